@@ -1,0 +1,255 @@
+//! What the user can tune, with defaults that suit a server-side SDK, and
+//! the validation that refuses what cannot work.
+
+mod endpoint;
+mod validate;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::Event;
+
+pub use endpoint::Endpoint;
+pub use validate::ConfigError;
+pub(crate) use validate::validate as validate_config;
+
+/// The API key (PostHog project token). Never shown by `Debug` or `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    /// The key itself, for the wire only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no key was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("ApiKey(<empty>)")
+        } else {
+            f.write_str("ApiKey(<redacted>)")
+        }
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(s: &str) -> Self {
+        ApiKey::new(s)
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(s: String) -> Self {
+        ApiKey::new(s)
+    }
+}
+
+/// Which wire format to speak. See `PROTOCOLS.md` in the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// PostHog capture v0: `POST {host}/batch/`, the key in the body.
+    #[default]
+    PostHogV0,
+    /// PostHog capture v1: `POST {host}/i/v1/analytics/events`, the key as a
+    /// bearer token, per-event results with partial retry.
+    PostHogV1,
+    /// Plain JSON for any HTTP endpoint: `POST {host}` with
+    /// `{"batch": [...], "sent_at": ...}`; authenticate with `headers`.
+    Json,
+}
+
+/// What to do when a capture would exceed `max_queue_events` or
+/// `max_queue_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Refuse the new event (`capture` returns `QueueFull`).
+    #[default]
+    DropNewest,
+    /// Evict the oldest events that are not yet in a batch to make room.
+    DropOldest,
+}
+
+/// Exponential backoff between attempts of one batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Wait before the second attempt.
+    pub initial_backoff: Duration,
+    /// Cap of any wait, including a server's Retry-After.
+    pub max_backoff: Duration,
+    /// Attempts per batch, the first one included.
+    pub max_attempts: u32,
+    /// Each wait is scaled by a seeded factor in `1 ± jitter`.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_attempts: 8,
+            jitter: 0.2,
+        }
+    }
+}
+
+/// Called on every event before it is encoded: return it (changed or not)
+/// to send it, or `None` to drop it (counted as `before_send`).
+///
+/// It runs inside the core; it must not call back into the client.
+pub type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
+
+/// Name and version reported as `$lib`, `$lib_version` and `User-Agent`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for LibInfo {
+    fn default() -> Self {
+        LibInfo {
+            name: "tidings".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Every setting of the core. Build with [`Config::new`], change fields,
+/// then hand it to [`crate::Core::new`], which validates it.
+///
+/// ```
+/// let mut config = tidings::Config::new("phc_key", "https://us.i.posthog.com");
+/// config.flush_at = 50;
+/// config.gzip = true;
+/// assert!(tidings::Core::new(config, 7).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    /// Project API key; required for the PostHog protocols.
+    pub api_key: ApiKey,
+    /// `https://host[:port][/prefix]`; plain `http://` only to loopback.
+    /// For [`Protocol::Json`] the full endpoint URL.
+    pub host: String,
+    pub protocol: Protocol,
+    /// PostHog's historical-migration flag, for imports of old events.
+    pub historical_migration: bool,
+    /// gzip request bodies (`Content-Encoding: gzip`).
+    pub gzip: bool,
+    /// Adds `"$geoip_disable": true` to every event.
+    pub geoip_disable: bool,
+    /// Extra headers sent on every request (a write key, a tenant header).
+    pub headers: Vec<(String, String)>,
+    pub lib: LibInfo,
+
+    /// Send as soon as this many events are queued.
+    pub flush_at: usize,
+    /// Most events in one request.
+    pub max_batch_events: usize,
+    /// Most bytes in one (uncompressed) request body.
+    pub max_batch_bytes: usize,
+    /// Larger encoded events are refused at capture.
+    pub max_event_bytes: usize,
+    /// Send what is queued once the oldest queued event is this old.
+    pub flush_interval: Duration,
+
+    /// Most events pending (queued, waiting to retry or in flight).
+    pub max_queue_events: usize,
+    /// Most encoded bytes pending.
+    pub max_queue_bytes: usize,
+    pub overflow: OverflowPolicy,
+
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
+    /// Per-request timeout (capped by what is left of a shutdown deadline).
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// At most one warning notice per drop reason in this interval.
+    pub warning_interval: Duration,
+    pub before_send: Option<BeforeSend>,
+}
+
+impl Config {
+    /// Defaults for `host` with `api_key`, speaking PostHog v0.
+    pub fn new(api_key: impl Into<ApiKey>, host: impl Into<String>) -> Self {
+        Config {
+            api_key: api_key.into(),
+            host: host.into(),
+            protocol: Protocol::PostHogV0,
+            historical_migration: false,
+            gzip: false,
+            geoip_disable: false,
+            headers: Vec::new(),
+            lib: LibInfo::default(),
+            flush_at: 100,
+            max_batch_events: 1000,
+            max_batch_bytes: 2 * 1024 * 1024,
+            max_event_bytes: 1024 * 1024,
+            flush_interval: Duration::from_secs(1),
+            max_queue_events: 250_000,
+            max_queue_bytes: 128 * 1024 * 1024,
+            overflow: OverflowPolicy::DropNewest,
+            max_in_flight: 4,
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            warning_interval: Duration::from_secs(10),
+            before_send: None,
+        }
+    }
+
+    /// Sets the before-send hook.
+    pub fn with_before_send(
+        mut self,
+        hook: impl Fn(Event) -> Option<Event> + Send + Sync + 'static,
+    ) -> Self {
+        self.before_send = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks every field; the error names the field and what to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::validate(self).map(|_| ())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key)
+            .field("host", &self.host)
+            .field("protocol", &self.protocol)
+            .field("historical_migration", &self.historical_migration)
+            .field("gzip", &self.gzip)
+            .field("geoip_disable", &self.geoip_disable)
+            .field("headers (values redacted)", &header_names)
+            .field("lib", &self.lib)
+            .field("flush_at", &self.flush_at)
+            .field("max_batch_events", &self.max_batch_events)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("overflow", &self.overflow)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("warning_interval", &self.warning_interval)
+            .field("before_send", &self.before_send.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}

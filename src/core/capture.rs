@@ -1,0 +1,160 @@
+//! Input: a captured event. Encoded once, here; refused with a reason when
+//! it cannot be queued.
+
+use std::fmt;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{Core, Lifecycle};
+use crate::config::OverflowPolicy;
+use crate::event::Event;
+use crate::queue::QueuedEvent;
+use crate::stats::DropReason;
+use crate::time::Now;
+
+/// Why `capture` refused an event. The event is counted as dropped with
+/// [`CaptureError::reason`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaptureError {
+    /// The event is malformed; the message says how.
+    InvalidEvent(String),
+    /// The encoded event is larger than `max_event_bytes`.
+    TooLarge { size: usize, max: usize },
+    /// The queue is at `max_queue_events` or `max_queue_bytes`.
+    QueueFull { max_events: usize, max_bytes: usize },
+    /// `shutdown` was called; nothing more is accepted.
+    ShutDown,
+    /// The before-send hook dropped it.
+    DroppedByBeforeSend,
+}
+
+impl CaptureError {
+    /// The drop reason it is counted under.
+    pub fn reason(&self) -> DropReason {
+        match self {
+            CaptureError::InvalidEvent(_) => DropReason::InvalidEvent,
+            CaptureError::TooLarge { .. } => DropReason::TooLarge,
+            CaptureError::QueueFull { .. } => DropReason::QueueFull,
+            CaptureError::ShutDown => DropReason::ShutDown,
+            CaptureError::DroppedByBeforeSend => DropReason::BeforeSend,
+        }
+    }
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::InvalidEvent(why) => write!(f, "invalid event: {why}"),
+            CaptureError::TooLarge { size, max } => write!(
+                f,
+                "event is {size} bytes encoded, above max_event_bytes ({max}): trim its properties"
+            ),
+            CaptureError::QueueFull {
+                max_events,
+                max_bytes,
+            } => write!(
+                f,
+                "queue full ({max_events} events or {max_bytes} bytes pending): the endpoint is slower than capture; raise max_queue_events/max_queue_bytes or capture less"
+            ),
+            CaptureError::ShutDown => {
+                f.write_str("the client is shut down; the event was not accepted")
+            }
+            CaptureError::DroppedByBeforeSend => {
+                f.write_str("the before-send hook dropped the event")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+impl Core {
+    /// Accepts an event for delivery and returns its uuid (the caller's, or
+    /// a new uuid v7). Its timestamp is the caller's or `now.wall`; both
+    /// stay the same on every retry.
+    ///
+    /// ```
+    /// # use tidings::{Config, Core, Event, Now};
+    /// let mut core = Core::new(Config::new("phc_key", "https://us.i.posthog.com"), 1).unwrap();
+    /// let uuid = core.capture(Now::default(), Event::new("signup", "user-1")).unwrap();
+    /// assert_eq!(uuid.get_version_num(), 7);
+    /// assert!(core.capture(Now::default(), Event::new("", "user-1")).is_err());
+    /// assert!(core.stats().adds_up());
+    /// ```
+    pub fn capture(&mut self, now: Now, event: Event) -> Result<Uuid, CaptureError> {
+        self.advance(now);
+        self.counters.captured += 1;
+        let result = self.accept(event);
+        if let Err(e) = &result {
+            self.count_drop(e.reason(), 1);
+        }
+        result
+    }
+
+    fn accept(&mut self, mut event: Event) -> Result<Uuid, CaptureError> {
+        if self.lifecycle != Lifecycle::Running {
+            return Err(CaptureError::ShutDown);
+        }
+        if let Some(hook) = &self.config.before_send {
+            event = hook(event).ok_or(CaptureError::DroppedByBeforeSend)?;
+        }
+        if let Some(problem) = event.problem() {
+            return Err(CaptureError::InvalidEvent(problem));
+        }
+        let wall = self.now.wall;
+        let uuid = match event.given_uuid() {
+            Some(uuid) => uuid,
+            None => self.new_uuid_v7(wall),
+        };
+        let timestamp = event.given_timestamp().unwrap_or(wall);
+        let bytes = self.encoder.encode(&event, uuid, timestamp);
+        if bytes.len() > self.config.max_event_bytes {
+            return Err(CaptureError::TooLarge {
+                size: bytes.len(),
+                max: self.config.max_event_bytes,
+            });
+        }
+        self.make_room(bytes.len())?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.pending_events += 1;
+        self.pending_bytes += bytes.len();
+        self.queue.push(QueuedEvent {
+            seq,
+            uuid,
+            bytes: Arc::from(bytes),
+            queued_at: self.now.monotonic,
+        });
+        Ok(uuid)
+    }
+
+    /// Applies the overflow policy so that `len` more bytes fit.
+    fn make_room(&mut self, len: usize) -> Result<(), CaptureError> {
+        let (max_events, max_bytes) = (self.config.max_queue_events, self.config.max_queue_bytes);
+        let fits = |events: usize, bytes: usize| events < max_events && bytes + len <= max_bytes;
+        let (mut events, mut bytes) = (self.pending_events, self.pending_bytes);
+        if fits(events, bytes) {
+            return Ok(());
+        }
+        if self.config.overflow == OverflowPolicy::DropOldest {
+            let mut evicted = Vec::new();
+            while !fits(events, bytes) {
+                let Some(oldest) = self.queue.pop_front() else {
+                    break;
+                };
+                events -= 1;
+                bytes -= oldest.bytes.len();
+                evicted.push(oldest);
+            }
+            self.drop_events(evicted, DropReason::QueueFull);
+            if fits(events, bytes) {
+                return Ok(());
+            }
+        }
+        Err(CaptureError::QueueFull {
+            max_events,
+            max_bytes,
+        })
+    }
+}

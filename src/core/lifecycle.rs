@@ -1,0 +1,83 @@
+//! Inputs: flush barriers and shutdown; and the check that resolves them.
+
+use std::time::Duration;
+
+use super::{Core, FlushBarrier, Lifecycle};
+use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
+use crate::time::Now;
+
+impl Core {
+    /// Starts a flush: everything captured before this call is sent now
+    /// (without waiting for `flush_at` or `flush_interval`). A
+    /// [`Notice::FlushDone`] with this id follows once all of it is
+    /// delivered or dropped, or when `timeout` passes, whichever is first.
+    pub fn flush(&mut self, now: Now, timeout: Duration) -> FlushId {
+        self.advance(now);
+        self.next_flush += 1;
+        let id = FlushId(self.next_flush);
+        self.flushes.push(FlushBarrier {
+            id,
+            upto_seq: self.next_seq,
+            deadline: self.now.monotonic.saturating_add(timeout),
+        });
+        self.settle();
+        id
+    }
+
+    /// Starts a shutdown: later captures are refused, what is pending is
+    /// sent within `timeout` (each request's timeout capped at the time
+    /// left), and whatever is left at the deadline is dropped as
+    /// `shutdown_deadline`. [`Notice::ShutdownDone`] follows. Calling it
+    /// again only ever brings the deadline closer.
+    pub fn shutdown(&mut self, now: Now, timeout: Duration) {
+        self.advance(now);
+        let asked = self.now.monotonic.saturating_add(timeout);
+        match self.lifecycle {
+            Lifecycle::Running => self.lifecycle = Lifecycle::Draining { deadline: asked },
+            Lifecycle::Draining { deadline } if asked < deadline => {
+                self.lifecycle = Lifecycle::Draining { deadline: asked };
+            }
+            _ => {}
+        }
+        self.fire_due();
+    }
+
+    /// Resolves flushes and the shutdown that have nothing left to wait for.
+    pub(super) fn settle(&mut self) {
+        let mut i = 0;
+        while i < self.flushes.len() {
+            if self.pending_before(self.flushes[i].upto_seq) == 0 {
+                let barrier = self.flushes.remove(i);
+                self.notices.push_back(Notice::FlushDone {
+                    id: barrier.id,
+                    outcome: FlushOutcome::Completed,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        if matches!(self.lifecycle, Lifecycle::Draining { .. }) && self.pending_events == 0 {
+            self.finish_shutdown(ShutdownOutcome::Drained);
+        }
+    }
+
+    pub(super) fn finish_shutdown(&mut self, outcome: ShutdownOutcome) {
+        self.lifecycle = Lifecycle::Done(outcome);
+        self.paused_until = None;
+        self.backoff_until = None;
+        self.notices.push_back(Notice::ShutdownDone { outcome });
+    }
+
+    /// Pending events captured before sequence number `upto`.
+    pub(super) fn pending_before(&self, upto: u64) -> u64 {
+        let batches = self
+            .retrying
+            .iter()
+            .chain(self.in_flight.iter().map(|f| &f.batch));
+        let in_batches: usize = batches
+            .filter(|b| b.first_seq() < upto)
+            .map(|b| b.events.partition_point(|e| e.seq < upto))
+            .sum();
+        (in_batches + self.queue.count_before(upto)) as u64
+    }
+}

@@ -1,0 +1,267 @@
+//! The delivery state machine.
+
+mod answer;
+mod capture;
+mod lifecycle;
+mod send;
+mod timers;
+mod warnings;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use uuid::Uuid;
+
+use crate::batch::Batch;
+use crate::config::{Config, ConfigError, Endpoint};
+use crate::notice::{FlushId, Notice, ShutdownOutcome};
+use crate::queue::{Queue, QueuedEvent};
+use crate::stats::{DropReason, Stats};
+use crate::time::{Instant, Now, WallTime};
+use crate::transmit::RequestId;
+use crate::wire::{Envelope, EventEncoder, RequestHeaders};
+
+pub use capture::CaptureError;
+pub use timers::{Deadline, DeadlineReason};
+use warnings::WarningLimiter;
+
+/// How long past a request's own timeout the core waits for the adapter to
+/// report it before treating it as timed out itself.
+const ADAPTER_GRACE: Duration = Duration::from_secs(2);
+
+/// The sans-IO delivery core: it batches, queues, retries and accounts for
+/// events, and tells its adapter which HTTP requests to perform and when to
+/// wake it. It does no I/O and reads no clock.
+///
+/// Methods fall in four groups:
+/// - inputs: [`capture`](Core::capture), [`handle_response`](Core::handle_response),
+///   [`handle_timeout`](Core::handle_timeout), [`flush`](Core::flush),
+///   [`shutdown`](Core::shutdown);
+/// - outputs, drained in this order after every input:
+///   [`poll_transmit`](Core::poll_transmit) until `None`,
+///   [`poll_notice`](Core::poll_notice) until `None`, then
+///   [`poll_timeout`](Core::poll_timeout) for when to call `handle_timeout`;
+/// - getters: [`stats`](Core::stats), [`is_shut_down`](Core::is_shut_down), ...
+///
+/// Every input takes [`Now`]; its monotonic part must not go backwards (a
+/// reading earlier than the last one is treated as the last one).
+pub struct Core {
+    config: Config,
+    endpoint: Endpoint,
+    encoder: EventEncoder,
+    envelope: Envelope,
+    envelope_len: usize,
+    headers: RequestHeaders,
+    rng: Xoshiro256PlusPlus,
+    now: Now,
+
+    queue: Queue,
+    retrying: Vec<Batch>,
+    in_flight: Vec<InFlight>,
+    /// A 429 pauses the whole destination until then.
+    paused_until: Option<Instant>,
+    /// After a transient failure no new batch is started before then.
+    backoff_until: Option<Instant>,
+
+    next_seq: u64,
+    next_request: u64,
+    next_flush: u64,
+    flushes: Vec<FlushBarrier>,
+    lifecycle: Lifecycle,
+
+    counters: Counters,
+    pending_events: usize,
+    pending_bytes: usize,
+    warnings: WarningLimiter,
+    notices: VecDeque<Notice>,
+}
+
+struct InFlight {
+    id: RequestId,
+    batch: Batch,
+    give_up_at: Instant,
+}
+
+struct FlushBarrier {
+    id: FlushId,
+    /// Events with a lower sequence number were captured before the flush.
+    upto_seq: u64,
+    deadline: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lifecycle {
+    Running,
+    Draining { deadline: Instant },
+    Done(ShutdownOutcome),
+}
+
+#[derive(Default)]
+struct Counters {
+    captured: u64,
+    delivered: u64,
+    requests: u64,
+    retries: u64,
+    dropped: BTreeMap<DropReason, u64>,
+}
+
+impl Core {
+    /// Validates `config` and starts a core. `seed` drives uuid generation
+    /// and retry jitter: the same seed and inputs give the same outputs.
+    ///
+    /// ```
+    /// let config = tidings::Config::new("phc_key", "https://us.i.posthog.com");
+    /// let core = tidings::Core::new(config, 42).expect("valid config");
+    /// assert_eq!(core.stats().captured, 0);
+    /// ```
+    pub fn new(config: Config, seed: u64) -> Result<Core, ConfigError> {
+        let endpoint = crate::config::validate_config(&config)?;
+        let envelope = Envelope::new(&config);
+        Ok(Core {
+            encoder: EventEncoder::new(&config),
+            envelope_len: envelope.max_len(),
+            envelope,
+            headers: RequestHeaders::new(&config),
+            warnings: WarningLimiter::new(config.warning_interval),
+            endpoint,
+            config,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            now: Now::default(),
+            queue: Queue::default(),
+            retrying: Vec::new(),
+            in_flight: Vec::new(),
+            paused_until: None,
+            backoff_until: None,
+            next_seq: 0,
+            next_request: 0,
+            next_flush: 0,
+            flushes: Vec::new(),
+            lifecycle: Lifecycle::Running,
+            counters: Counters::default(),
+            pending_events: 0,
+            pending_bytes: 0,
+            notices: VecDeque::new(),
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    /// The counters now. `captured == delivered + dropped + pending` always.
+    pub fn stats(&self) -> Stats {
+        let retrying: usize = self.retrying.iter().map(|b| b.events.len()).sum();
+        let in_flight: usize = self.in_flight.iter().map(|f| f.batch.events.len()).sum();
+        Stats {
+            captured: self.counters.captured,
+            delivered: self.counters.delivered,
+            pending: self.pending_events as u64,
+            queued: self.queue.len() as u64,
+            retrying: retrying as u64,
+            in_flight: in_flight as u64,
+            pending_bytes: self.pending_bytes as u64,
+            requests: self.counters.requests,
+            retries: self.counters.retries,
+            dropped: self.counters.dropped.clone(),
+        }
+    }
+
+    /// Events not yet delivered or dropped.
+    pub fn pending(&self) -> usize {
+        self.pending_events
+    }
+
+    /// Requests handed out and not yet answered.
+    pub fn requests_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether `shutdown` was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.lifecycle != Lifecycle::Running
+    }
+
+    /// Whether the shutdown finished: the core will produce nothing more.
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Done(_))
+    }
+
+    /// How the shutdown ended, once it has.
+    pub fn shutdown_outcome(&self) -> Option<ShutdownOutcome> {
+        match self.lifecycle {
+            Lifecycle::Done(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// The next notice, if any. Changes after any input.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// Moves the clocks forward (never back) and fires what is due.
+    fn advance(&mut self, now: Now) {
+        self.now.wall = now.wall;
+        if now.monotonic > self.now.monotonic {
+            self.now.monotonic = now.monotonic;
+        }
+        self.fire_due();
+    }
+
+    fn new_uuid_v7(&mut self, wall: WallTime) -> Uuid {
+        let mut random = [0u8; 10];
+        self.rng.fill_bytes(&mut random);
+        uuid::Builder::from_unix_timestamp_millis(wall.unix_millis(), &random).into_uuid()
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    /// Resolves events as delivered.
+    fn deliver(&mut self, request: RequestId, events: Vec<QueuedEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        self.release(&events);
+        self.counters.delivered += events.len() as u64;
+        let uuids = events.iter().map(|e| e.uuid).collect();
+        self.notices.push_back(Notice::Delivered { request, uuids });
+    }
+
+    /// Resolves accepted events as dropped.
+    fn drop_events(&mut self, events: Vec<QueuedEvent>, reason: DropReason) {
+        if events.is_empty() {
+            return;
+        }
+        self.release(&events);
+        self.count_drop(reason, events.len() as u64);
+        let uuids = events.iter().map(|e| e.uuid).collect();
+        self.notices.push_back(Notice::Dropped { reason, uuids });
+    }
+
+    fn drop_batch(&mut self, batch: Batch, reason: DropReason) {
+        self.drop_events(batch.events, reason);
+    }
+
+    fn count_drop(&mut self, reason: DropReason, n: u64) {
+        *self.counters.dropped.entry(reason).or_default() += n;
+        if let Some(notice) = self.warnings.record(reason, n, self.now.monotonic) {
+            self.notices.push_back(notice);
+        }
+    }
+
+    fn release(&mut self, events: &[QueuedEvent]) {
+        self.pending_events -= events.len();
+        self.pending_bytes -= events.iter().map(|e| e.bytes.len()).sum::<usize>();
+    }
+}

@@ -1,0 +1,142 @@
+//! Output: when the adapter must wake the core next, and why.
+
+use super::{Core, Lifecycle};
+use crate::notice::FlushOutcome;
+use crate::stats::DropReason;
+use crate::time::{Instant, Now};
+
+/// When to call [`Core::handle_timeout`] (or `poll_transmit`) next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub at: Instant,
+    pub reason: DeadlineReason,
+}
+
+/// What the deadline is for (for logs and tests; adapters treat all alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadlineReason {
+    /// The queue is old enough (`flush_interval`) or full enough to send.
+    SendQueue,
+    /// A batch's backoff ends.
+    Retry,
+    /// A 429's pause of the destination ends.
+    RateLimitPause,
+    /// The backoff after a transient failure ends; new batches may start.
+    Backoff,
+    /// A request exceeded its timeout without an answer from the adapter.
+    RequestTimeout,
+    /// A flush's timeout.
+    FlushTimeout,
+    /// The shutdown deadline.
+    ShutdownDeadline,
+    /// A rate-limited warning is due.
+    Warning,
+}
+
+impl Core {
+    /// The earliest moment something will happen without a new input, or
+    /// `None` if nothing will. Changes after any input. Call after draining
+    /// `poll_transmit` and `poll_notice`.
+    pub fn poll_timeout(&self) -> Option<Deadline> {
+        let mut best: Option<Deadline> = None;
+        let mut consider = |at: Instant, reason: DeadlineReason| {
+            if best.is_none_or(|b| at < b.at) {
+                best = Some(Deadline { at, reason });
+            }
+        };
+        for f in &self.in_flight {
+            consider(f.give_up_at, DeadlineReason::RequestTimeout);
+        }
+        for b in &self.flushes {
+            consider(b.deadline, DeadlineReason::FlushTimeout);
+        }
+        if let Lifecycle::Draining { deadline } = self.lifecycle {
+            consider(deadline, DeadlineReason::ShutdownDeadline);
+        }
+        if let Some(at) = self.warnings.next_due() {
+            consider(at, DeadlineReason::Warning);
+        }
+        if !self.has_free_slot() {
+            return best;
+        }
+        let paused = self.paused_until.filter(|&t| t > self.now.monotonic);
+        let gate = |at: Instant, reason: DeadlineReason| match paused {
+            Some(p) if p > at => (p, DeadlineReason::RateLimitPause),
+            _ => (at, reason),
+        };
+        if let Some(first) = self.retrying.iter().map(|b| b.ready_at).min() {
+            let (at, reason) = gate(first, DeadlineReason::Retry);
+            consider(at, reason);
+        }
+        if let Some(front) = self.queue.front() {
+            let at = if self.queue_ready() {
+                self.now.monotonic
+            } else {
+                self.interval_due(front.queued_at)
+            };
+            let (at, reason) = match self.backoff_until {
+                Some(b) if b > at => (b, DeadlineReason::Backoff),
+                _ => (at, DeadlineReason::SendQueue),
+            };
+            let (at, reason) = gate(at, reason);
+            consider(at, reason);
+        }
+        best
+    }
+
+    /// Fires whatever is due at `now`: request timeouts, flush timeouts,
+    /// the shutdown deadline, warnings. Sends are then polled as usual.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.advance(now);
+    }
+
+    /// Everything time-driven. Called by every input.
+    pub(super) fn fire_due(&mut self) {
+        let now = self.now.monotonic;
+        while let Some(pos) = self.in_flight.iter().position(|f| f.give_up_at <= now) {
+            // The adapter never reported: treat it as a timeout.
+            let batch = self.in_flight.remove(pos).batch;
+            self.retry_later(batch, false, None);
+        }
+        while let Some(notice) = self.warnings.poll_due(now) {
+            self.notices.push_back(notice);
+        }
+        if let Lifecycle::Draining { deadline } = self.lifecycle
+            && now >= deadline
+        {
+            self.give_up_at_deadline();
+        }
+        let mut i = 0;
+        while i < self.flushes.len() {
+            if self.flushes[i].deadline <= now {
+                let barrier = self.flushes.remove(i);
+                let pending = self.pending_before(barrier.upto_seq);
+                let outcome = FlushOutcome::TimedOut { pending };
+                self.notices.push_back(crate::Notice::FlushDone {
+                    id: barrier.id,
+                    outcome,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        self.settle();
+    }
+
+    /// At the shutdown deadline, everything still pending is dropped.
+    fn give_up_at_deadline(&mut self) {
+        let mut dropped = 0u64;
+        let queued: Vec<_> = self.queue.drain().collect();
+        dropped += queued.len() as u64;
+        self.drop_events(queued, DropReason::ShutdownDeadline);
+        for batch in std::mem::take(&mut self.retrying) {
+            dropped += batch.events.len() as u64;
+            self.drop_batch(batch, DropReason::ShutdownDeadline);
+        }
+        for flight in std::mem::take(&mut self.in_flight) {
+            dropped += flight.batch.events.len() as u64;
+            self.drop_batch(flight.batch, DropReason::ShutdownDeadline);
+        }
+        self.finish_shutdown(crate::ShutdownOutcome::DeadlineReached { dropped });
+    }
+}

@@ -1,0 +1,258 @@
+//! What a user captures. Properties are serialized into JSON as they are
+//! added, so the core keeps bytes rather than maps.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::time::WallTime;
+
+/// PostHog v1 per-event options; only those that are set go on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventOptions {
+    pub cookieless_mode: Option<bool>,
+    pub disable_skew_correction: Option<bool>,
+    pub product_tour_id: Option<String>,
+    pub process_person_profile: Option<bool>,
+}
+
+/// One event: a name, who did it, and JSON properties.
+///
+/// ```
+/// use tidings::Event;
+/// let event = Event::new("signup", "user-42")
+///     .property("plan", "pro")
+///     .property("seats", 5)
+///     .property("address", serde_json::json!({"city": "Lyon"}));
+/// assert_eq!(event.name(), "signup");
+/// ```
+///
+/// A property that cannot be serialized (a map with non-string keys, say)
+/// makes `capture` refuse the event with `InvalidEvent`. Setting the same key
+/// twice keeps the last value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    name: String,
+    distinct_id: String,
+    /// The members of a JSON object, without braces: `"a":1,"b":[2]`.
+    properties: String,
+    error: Option<String>,
+    uuid: Option<Uuid>,
+    timestamp: Option<WallTime>,
+    session_id: Option<String>,
+    window_id: Option<String>,
+    options: EventOptions,
+}
+
+impl Event {
+    /// An event named `name` done by `distinct_id`.
+    pub fn new(name: impl Into<String>, distinct_id: impl Into<String>) -> Self {
+        Event {
+            name: name.into(),
+            distinct_id: distinct_id.into(),
+            properties: String::new(),
+            error: None,
+            uuid: None,
+            timestamp: None,
+            session_id: None,
+            window_id: None,
+            options: EventOptions::default(),
+        }
+    }
+
+    /// Adds one property.
+    pub fn property(mut self, key: &str, value: impl Serialize) -> Self {
+        self.set_property(key, value);
+        self
+    }
+
+    /// Adds one property in place.
+    pub fn set_property(&mut self, key: &str, value: impl Serialize) {
+        let start = self.properties.len();
+        if start > 0 {
+            self.properties.push(',');
+        }
+        push_json(&mut self.properties, key);
+        self.properties.push(':');
+        match serde_json::to_string(&value) {
+            Ok(json) => self.properties.push_str(&json),
+            Err(e) => {
+                self.properties.truncate(start);
+                self.error
+                    .get_or_insert(format!("property `{key}` cannot be serialized: {e}"));
+            }
+        }
+    }
+
+    /// Adds every field of `properties`, which must serialize to a JSON
+    /// object (a struct, a map, or `serde_json::json!({...})`).
+    pub fn properties(mut self, properties: impl Serialize) -> Self {
+        self.extend_properties(properties);
+        self
+    }
+
+    /// Adds every field of a JSON-object-shaped value in place.
+    pub fn extend_properties(&mut self, properties: impl Serialize) {
+        let mut object = Vec::with_capacity(128);
+        if let Err(e) = serde_json::to_writer(&mut object, &properties) {
+            self.error
+                .get_or_insert(format!("properties cannot be serialized: {e}"));
+            return;
+        }
+        let Some(inner) = object.strip_prefix(b"{").and_then(|o| o.strip_suffix(b"}")) else {
+            self.error
+                .get_or_insert("properties must be a JSON object".to_owned());
+            return;
+        };
+        if inner.is_empty() {
+            return;
+        }
+        if !self.properties.is_empty() {
+            self.properties.push(',');
+        }
+        self.properties
+            .push_str(std::str::from_utf8(inner).unwrap_or_default());
+    }
+
+    /// Replaces all properties (useful in a before-send hook).
+    pub fn set_properties(&mut self, properties: Map<String, Value>) {
+        self.properties.clear();
+        self.error = None;
+        self.extend_properties(&properties);
+    }
+
+    /// The properties, parsed (for a before-send hook; costs a parse).
+    pub fn properties_map(&self) -> Map<String, Value> {
+        let text = format!("{{{}}}", self.properties);
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+
+    /// Uses a caller-given uuid instead of a generated uuid v7.
+    pub fn uuid(mut self, uuid: Uuid) -> Self {
+        self.uuid = Some(uuid);
+        self
+    }
+
+    /// Uses a caller-given timestamp instead of the capture-time wall clock.
+    pub fn timestamp(mut self, timestamp: WallTime) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// PostHog v1 `session_id`.
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    /// PostHog v1 `window_id`.
+    pub fn window_id(mut self, id: impl Into<String>) -> Self {
+        self.window_id = Some(id.into());
+        self
+    }
+
+    /// PostHog v1 per-event options.
+    pub fn options(mut self, options: EventOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Renames the event.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
+    /// Changes who did it.
+    pub fn set_distinct_id(&mut self, distinct_id: impl Into<String>) {
+        self.distinct_id = distinct_id.into();
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn distinct_id(&self) -> &str {
+        &self.distinct_id
+    }
+
+    /// The caller-given uuid, if any.
+    pub fn given_uuid(&self) -> Option<Uuid> {
+        self.uuid
+    }
+
+    /// The caller-given timestamp, if any.
+    pub fn given_timestamp(&self) -> Option<WallTime> {
+        self.timestamp
+    }
+
+    /// The properties as JSON object members, without braces.
+    pub(crate) fn raw_properties(&self) -> &str {
+        &self.properties
+    }
+
+    pub(crate) fn session(&self) -> (Option<&str>, Option<&str>) {
+        (self.session_id.as_deref(), self.window_id.as_deref())
+    }
+
+    pub(crate) fn event_options(&self) -> &EventOptions {
+        &self.options
+    }
+
+    /// Why the event cannot be sent, if it cannot.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        if self.name.trim().is_empty() {
+            return Some("the event name is empty".to_owned());
+        }
+        if self.distinct_id.trim().is_empty() {
+            return Some(format!("event `{}` has an empty distinct_id", self.name));
+        }
+        None
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_json(out: &mut String, s: &str) {
+    // Serializing a &str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn properties_accumulate_as_json_members() {
+        let e = Event::new("e", "u")
+            .property("a", 1)
+            .properties(json!({"b": [true], "c": {"d": "x\"y"}}))
+            .property("e", f64::NAN);
+        assert_eq!(
+            e.raw_properties(),
+            r#""a":1,"b":[true],"c":{"d":"x\"y"},"e":null"#
+        );
+        assert_eq!(e.properties_map()["c"]["d"], "x\"y");
+        assert_eq!(e.problem(), None);
+    }
+
+    #[test]
+    fn non_objects_and_bad_maps_are_reported() {
+        let e = Event::new("e", "u").properties(json!([1, 2]));
+        assert!(e.problem().unwrap().contains("JSON object"));
+        let mut bad = std::collections::BTreeMap::new();
+        bad.insert(vec![1u8], 2);
+        let e = Event::new("e", "u").property("m", &bad).property("ok", 1);
+        assert!(e.problem().unwrap().contains("`m`"));
+        assert_eq!(e.raw_properties(), r#""ok":1"#);
+    }
+
+    #[test]
+    fn empty_name_or_id_is_a_problem() {
+        assert!(Event::new(" ", "u").problem().is_some());
+        assert!(Event::new("e", "").problem().is_some());
+        assert!(Event::new("e", "0").problem().is_none());
+    }
+}

@@ -1,0 +1,73 @@
+//! # Tidings: the sans-IO event delivery core
+//!
+//! [`Core`] owns everything about delivering analytics and usage events to
+//! an ingestion API (PostHog v0 and v1, or plain JSON): encoding each event
+//! once at capture, batching by count, bytes and time, a bounded queue,
+//! several requests in flight, retries with backoff and Retry-After, 429
+//! pauses, 413 splits, flush barriers, shutdown deadlines and loss
+//! accounting. It performs no I/O, reads no clock and draws no randomness:
+//! the adapter passes the time ([`Now`]) into every call and a seed at
+//! construction, and performs the HTTP requests the core hands out.
+//!
+//! ## The run loop
+//!
+//! Every adapter (a native thread, a browser timer, a Worker's `waitUntil`)
+//! runs the same loop:
+//!
+//! 1. sample the clocks into a [`Now`];
+//! 2. feed one input: [`Core::capture`], [`Core::handle_response`],
+//!    [`Core::handle_timeout`], [`Core::flush`] or [`Core::shutdown`];
+//! 3. drain the outputs: [`Core::poll_transmit`] until `None` (start each
+//!    request), [`Core::poll_notice`] until `None`;
+//! 4. arm one timer for [`Core::poll_timeout`] and sleep until it fires or
+//!    another input arrives.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tidings::{Config, Core, Event, Instant, Now, Response, WallTime};
+//!
+//! let mut config = Config::new("phc_key", "https://us.i.posthog.com");
+//! config.flush_at = 2;
+//! let mut core = Core::new(config, 7).unwrap();
+//! let now = Now::new(Instant::ZERO, WallTime::from_unix_millis(1_763_900_000_000));
+//!
+//! core.capture(now, Event::new("signup", "user-1").property("plan", "pro")).unwrap();
+//! core.capture(now, Event::new("login", "user-1")).unwrap();
+//!
+//! // Two events reach flush_at: one request is ready.
+//! let request = core.poll_transmit(now).expect("a batch");
+//! assert_eq!(request.url, "https://us.i.posthog.com/batch/");
+//! let body = request.body.to_bytes(); // what the adapter sends
+//! assert!(body.starts_with(br#"{"api_key":"phc_key""#));
+//!
+//! // ... the adapter performs it and reports the answer:
+//! let later = Now::new(Instant::from_millis(40), now.wall);
+//! core.handle_response(later, request.id, Ok(Response::new(200)));
+//! assert_eq!(core.stats().delivered, 2);
+//! while let Some(notice) = core.poll_notice() { /* log, resolve waiters */ }
+//! assert_eq!(core.poll_timeout(), None); // nothing left to do
+//! ```
+
+mod backoff;
+mod batch;
+pub mod config;
+mod core;
+mod event;
+mod notice;
+mod queue;
+mod stats;
+mod time;
+mod transmit;
+mod wire;
+
+pub use crate::config::{
+    ApiKey, BeforeSend, Config, ConfigError, LibInfo, OverflowPolicy, Protocol, RetryPolicy,
+};
+pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason};
+pub use crate::event::{Event, EventOptions};
+pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
+pub use crate::stats::{DropReason, Stats};
+pub use crate::time::{Instant, Now, WallTime};
+pub use crate::transmit::{RequestId, Response, Transmit, TransportError};
+pub use crate::wire::Body;
+pub use uuid::Uuid;

@@ -1,0 +1,61 @@
+//! Events waiting to be put in a batch, in capture order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::time::Instant;
+
+/// One accepted event, already encoded.
+#[derive(Clone, Debug)]
+pub(crate) struct QueuedEvent {
+    /// Capture order; flush barriers compare against it.
+    pub seq: u64,
+    pub uuid: Uuid,
+    pub bytes: Arc<[u8]>,
+    pub queued_at: Instant,
+}
+
+/// The queue of events not yet in a batch.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    events: VecDeque<QueuedEvent>,
+    bytes: usize,
+}
+
+impl Queue {
+    pub fn push(&mut self, event: QueuedEvent) {
+        self.bytes += event.bytes.len();
+        self.events.push_back(event);
+    }
+
+    pub fn pop_front(&mut self) -> Option<QueuedEvent> {
+        let event = self.events.pop_front()?;
+        self.bytes -= event.bytes.len();
+        Some(event)
+    }
+
+    pub fn front(&self) -> Option<&QueuedEvent> {
+        self.events.front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Encoded bytes of the queued events.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Queued events with a sequence number below `seq`.
+    pub fn count_before(&self, seq: u64) -> usize {
+        self.events.partition_point(|e| e.seq < seq)
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = QueuedEvent> + '_ {
+        self.bytes = 0;
+        self.events.drain(..)
+    }
+}

@@ -1,0 +1,91 @@
+//! Loss accounting: every captured event is delivered, pending, or dropped
+//! with a named reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why an event was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// The before-send hook returned `None`.
+    BeforeSend,
+    /// Empty name or distinct id, or properties that are not a JSON object.
+    InvalidEvent,
+    /// Larger than `max_event_bytes`, or refused with 413 on its own.
+    TooLarge,
+    /// The bounded queue was full.
+    QueueFull,
+    /// Captured after `shutdown` was called.
+    ShutDown,
+    /// Still pending when the shutdown deadline passed.
+    ShutdownDeadline,
+    /// Every attempt failed with a transient error.
+    RetriesExhausted,
+    /// The server answered with a final status (400, 401, 403, ...).
+    Rejected(u16),
+    /// PostHog v1 answered `drop` for this event.
+    ServerDropped,
+    /// PostHog v1 answered `limited` for this event (a quota).
+    ServerLimited,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::BeforeSend => f.write_str("before_send"),
+            DropReason::InvalidEvent => f.write_str("invalid_event"),
+            DropReason::TooLarge => f.write_str("too_large"),
+            DropReason::QueueFull => f.write_str("queue_full"),
+            DropReason::ShutDown => f.write_str("shut_down"),
+            DropReason::ShutdownDeadline => f.write_str("shutdown_deadline"),
+            DropReason::RetriesExhausted => f.write_str("retries_exhausted"),
+            DropReason::Rejected(status) => write!(f, "http_{status}"),
+            DropReason::ServerDropped => f.write_str("server_drop"),
+            DropReason::ServerLimited => f.write_str("server_limited"),
+        }
+    }
+}
+
+/// A snapshot of the counters. `captured == delivered + dropped + pending`
+/// holds at every moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Every `capture` call, refused ones included.
+    pub captured: u64,
+    /// Acknowledged by the server.
+    pub delivered: u64,
+    /// Not yet resolved: `queued + retrying + in_flight`.
+    pub pending: u64,
+    /// Waiting to be put in a batch.
+    pub queued: u64,
+    /// In batches waiting for their next attempt.
+    pub retrying: u64,
+    /// In requests awaiting an answer.
+    pub in_flight: u64,
+    /// Encoded bytes of the pending events.
+    pub pending_bytes: u64,
+    /// Requests handed to the adapter, retries included.
+    pub requests: u64,
+    /// Requests that were retries of an earlier attempt.
+    pub retries: u64,
+    /// Dropped events by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+}
+
+impl Stats {
+    /// All dropped events.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// Dropped events for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// Whether the loss-accounting identity holds.
+    pub fn adds_up(&self) -> bool {
+        self.captured == self.delivered + self.dropped_total() + self.pending
+            && self.pending == self.queued + self.retrying + self.in_flight
+    }
+}

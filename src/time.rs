@@ -1,0 +1,150 @@
+//! Time as an input: a monotonic instant and a wall-clock reading, both given
+//! by the adapter. The core never reads a clock.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point on the adapter's monotonic clock, measured from an origin the
+/// adapter picks (usually when it started).
+///
+/// `std::time::Instant` cannot be built from a number and does not exist on
+/// every wasm target, so the core uses this instead.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(Duration);
+
+impl Instant {
+    /// The adapter's origin.
+    pub const ZERO: Instant = Instant(Duration::ZERO);
+
+    /// The instant `since_origin` after the adapter's origin.
+    pub const fn from_duration(since_origin: Duration) -> Self {
+        Instant(since_origin)
+    }
+
+    /// The instant `millis` milliseconds after the adapter's origin.
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant(Duration::from_millis(millis))
+    }
+
+    /// Time since the adapter's origin.
+    pub const fn since_origin(self) -> Duration {
+        self.0
+    }
+
+    /// `self + d`, saturating instead of overflowing on absurd durations.
+    pub fn saturating_add(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d))
+    }
+
+    /// Time from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Instant({:?})", self.0)
+    }
+}
+
+/// A wall-clock reading in milliseconds since the Unix epoch (UTC).
+///
+/// Only used for what goes on the wire (event timestamps, `sent_at`, uuid v7
+/// prefixes) and for Retry-After dates; it may jump in either direction.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct WallTime(u64);
+
+/// 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years, and a fixed width
+/// keeps the batch envelope's byte size exact.
+const MAX_WALL_MILLIS: u64 = 253_402_300_799_999;
+
+impl WallTime {
+    /// A reading of `millis` milliseconds since the Unix epoch, clamped to
+    /// the years RFC 3339 can express.
+    pub const fn from_unix_millis(millis: u64) -> Self {
+        if millis > MAX_WALL_MILLIS {
+            WallTime(MAX_WALL_MILLIS)
+        } else {
+            WallTime(millis)
+        }
+    }
+
+    /// A reading from a `SystemTime` (times before 1970 clamp to the epoch).
+    pub fn from_system_time(t: SystemTime) -> Self {
+        let millis = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Self::from_unix_millis(millis)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn unix_millis(self) -> u64 {
+        self.0
+    }
+
+    /// `2026-11-23T20:03:56.123Z`: always 24 bytes, always UTC with a `Z`.
+    pub fn to_rfc3339(self) -> String {
+        humantime::format_rfc3339_millis(self.to_system_time()).to_string()
+    }
+
+    /// Parses an RFC 3339 timestamp in UTC (`Z`), as PostHog expects.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        humantime::parse_rfc3339(s).ok().map(Self::from_system_time)
+    }
+
+    pub(crate) fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.0)
+    }
+}
+
+impl fmt::Debug for WallTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WallTime({})", self.to_rfc3339())
+    }
+}
+
+/// Both clocks, sampled together by the adapter just before an input.
+///
+/// `monotonic` must never go backwards between calls (the core clamps it if
+/// it does); `wall` may jump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Now {
+    pub monotonic: Instant,
+    pub wall: WallTime,
+}
+
+impl Now {
+    /// Both readings at once.
+    pub const fn new(monotonic: Instant, wall: WallTime) -> Self {
+        Now { monotonic, wall }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC3339_LEN: usize = 24;
+
+    #[test]
+    fn rfc3339_is_fixed_width_utc() {
+        for ms in [0, 1_763_928_236_123, u64::MAX] {
+            let s = WallTime::from_unix_millis(ms).to_rfc3339();
+            assert_eq!(s.len(), RFC3339_LEN, "{s}");
+            assert!(s.ends_with('Z'));
+        }
+        assert_eq!(
+            WallTime::from_unix_millis(1_763_928_236_123).to_rfc3339(),
+            "2025-11-23T20:03:56.123Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        let t = WallTime::from_unix_millis(1_763_928_236_123);
+        assert_eq!(WallTime::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(WallTime::parse_rfc3339("2025-11-23 20:03:56"), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! The request the adapter must perform, and what it reports back.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::wire::Body;
+
+/// Identifies one attempt; pass it back with the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The number behind the id (unique per core, increasing).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+/// One HTTP request to perform. Report its outcome with
+/// [`crate::Core::handle_response`].
+pub struct Transmit {
+    pub id: RequestId,
+    pub method: &'static str,
+    pub url: String,
+    /// May include `Authorization` and user headers: never log the values.
+    pub headers: Vec<(String, String)>,
+    /// Call [`Body::to_bytes`] on the thread that sends it.
+    pub body: Body,
+    /// Abort the request after this long and report [`TransportError::Timeout`].
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("Transmit")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers (values redacted)", &names)
+            .field("body", &self.body)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// An HTTP answer, whatever its status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// The `Retry-After` header's value, if present.
+    pub retry_after: Option<String>,
+    /// The body (read for PostHog v1's per-event results; may be empty).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An answer with `status`, no Retry-After and an empty body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the `Retry-After` value.
+    pub fn with_retry_after(mut self, value: impl Into<String>) -> Self {
+        self.retry_after = Some(value.into());
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// The request produced no HTTP answer. All of these are retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// No answer within the request's timeout.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    Connection(String),
+    /// Anything else (TLS, a malformed answer, ...).
+    Other(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Timeout => f.write_str("request timed out"),
+            TransportError::Connection(e) => write!(f, "connection failed: {e}"),
+            TransportError::Other(e) => write!(f, "transport error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}

@@ -1,0 +1,61 @@
+//! Request headers for each protocol.
+
+use uuid::Uuid;
+
+use crate::config::{Config, Protocol};
+use crate::time::WallTime;
+
+/// The per-configuration headers, prepared once.
+#[derive(Clone)]
+pub(crate) struct RequestHeaders {
+    protocol: Protocol,
+    gzip: bool,
+    sdk: String,
+    bearer: String,
+    extra: Vec<(String, String)>,
+}
+
+/// What changes between attempts of one request.
+pub(crate) struct RequestMeta {
+    /// 1 on the first try.
+    pub attempt: u32,
+    /// The same on every retry of the batch.
+    pub request_uuid: Uuid,
+    pub wall_now: WallTime,
+}
+
+impl RequestHeaders {
+    pub(crate) fn new(config: &Config) -> Self {
+        RequestHeaders {
+            protocol: config.protocol,
+            gzip: config.gzip,
+            sdk: format!("{}/{}", config.lib.name, config.lib.version),
+            bearer: format!("Bearer {}", config.api_key.expose()),
+            extra: config.headers.clone(),
+        }
+    }
+
+    pub(crate) fn build(&self, meta: &RequestMeta) -> Vec<(String, String)> {
+        let mut h = Vec::with_capacity(8 + self.extra.len());
+        h.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        h.push(("User-Agent".to_owned(), self.sdk.clone()));
+        if self.gzip {
+            h.push(("Content-Encoding".to_owned(), "gzip".to_owned()));
+        }
+        if self.protocol == Protocol::PostHogV1 {
+            h.push(("Authorization".to_owned(), self.bearer.clone()));
+            h.push(("PostHog-Sdk-Info".to_owned(), self.sdk.clone()));
+            h.push(("PostHog-Attempt".to_owned(), meta.attempt.to_string()));
+            h.push((
+                "PostHog-Request-Id".to_owned(),
+                meta.request_uuid.to_string(),
+            ));
+            h.push((
+                "PostHog-Request-Timestamp".to_owned(),
+                meta.wall_now.to_rfc3339(),
+            ));
+        }
+        h.extend(self.extra.iter().cloned());
+        h
+    }
+}
