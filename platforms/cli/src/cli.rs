@@ -2,9 +2,14 @@
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tidings::{Protocol, RetryPolicy};
 use tidings_cli::collect::{Collector, CollectorOptions, Faults};
+use tidings_cli::demo::{self, DemoOptions};
+use tidings_cli::send::{self, SendOptions};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +26,29 @@ struct Cli {
 enum Command {
     /// Run a local collector (PostHog v0, v1 and plain JSON) that stores events in SQLite.
     Collect(CollectArgs),
+    /// Send N realistic events through tidings-native to an embedded collector with faults on.
+    Demo(DemoArgs),
+    /// Ship NDJSON events (a file, or - for stdin) to an endpoint.
+    Send(SendArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WireArg {
+    #[value(name = "posthog-v0")]
+    PosthogV0,
+    #[value(name = "posthog-v1")]
+    PosthogV1,
+    Json,
+}
+
+impl From<WireArg> for Protocol {
+    fn from(w: WireArg) -> Protocol {
+        match w {
+            WireArg::PosthogV0 => Protocol::PostHogV0,
+            WireArg::PosthogV1 => Protocol::PostHogV1,
+            WireArg::Json => Protocol::Json,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -44,50 +72,136 @@ struct CollectArgs {
     faults: FaultArgs,
 }
 
-/// Fault injection, drawn from `--seed`.
-#[derive(Args, Clone, Debug)]
-pub struct FaultArgs {
+#[derive(Args)]
+struct DemoArgs {
+    /// How many events to capture.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Wire protocol.
+    #[arg(long, value_enum, default_value = "posthog-v0")]
+    protocol: WireArg,
+    /// gzip request bodies.
+    #[arg(long)]
+    gzip: bool,
+    /// Print the report as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+    /// The collector's SQLite database (inspect it afterwards with sqlite3).
+    #[arg(long, default_value = ":memory:")]
+    db: String,
+    /// Seed of the client (uuids, jitter).
+    #[arg(long, default_value_t = 7)]
+    client_seed: u64,
+    /// Give up waiting for delivery after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+    /// Switch every fault off.
+    #[arg(long)]
+    no_faults: bool,
+    /// Faults; the demo's defaults are 10% 503, 2% 429 (Retry-After 1), 413 above 256 KiB,
+    /// 1-20 ms latency, 1% dropped connections, 1% lost answers.
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// NDJSON file, or `-` for standard input.
+    input: String,
+    /// Endpoint host (https://…; http only to loopback). For --protocol json, the full URL.
+    #[arg(long)]
+    host: String,
+    /// API key (or set TIDINGS_API_KEY). Never printed.
+    #[arg(
+        long,
+        env = "TIDINGS_API_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    api_key: String,
+    #[arg(long, value_enum, default_value = "posthog-v0")]
+    protocol: WireArg,
+    /// Mark events as a PostHog historical migration.
+    #[arg(long)]
+    historical: bool,
+    /// gzip request bodies.
+    #[arg(long)]
+    gzip: bool,
+    /// Extra header `Name: value` on every request (repeatable).
+    #[arg(long = "header", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Events per request.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    max_in_flight: usize,
+    /// Attempts per batch.
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
+    /// First retry wait, in milliseconds (doubles up to --max-backoff-ms).
+    #[arg(long, default_value_t = 1000)]
+    initial_backoff_ms: u64,
+    #[arg(long, default_value_t = 30_000)]
+    max_backoff_ms: u64,
+    /// Per-request timeout, in seconds.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// How long to wait for delivery after the last line, in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+    /// Keep a checkpoint of acknowledged lines here; rerun with the same file to continue.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Print the report as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Fault injection, drawn from `--seed`. Unset flags take the command's defaults.
+#[derive(Args, Clone, Debug, Default)]
+struct FaultArgs {
     /// Seed of the fault draws, so a run can be repeated.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Fraction of requests answered with --fail-status.
-    #[arg(long, default_value_t = 0.0)]
-    pub fail_rate: f64,
-    /// The 5xx status of injected failures.
-    #[arg(long, default_value_t = 503)]
-    pub fail_status: u16,
+    #[arg(long)]
+    fail_rate: Option<f64>,
+    /// The 5xx status of injected failures [default 503].
+    #[arg(long)]
+    fail_status: Option<u16>,
     /// Fraction of requests answered 429 with Retry-After.
-    #[arg(long, default_value_t = 0.0)]
-    pub rate_limit_rate: f64,
-    /// Retry-After value sent with 429 (seconds or an HTTP-date).
-    #[arg(long, default_value = "1")]
-    pub retry_after: String,
+    #[arg(long)]
+    rate_limit_rate: Option<f64>,
+    /// Retry-After value sent with 429 (seconds or an HTTP-date) [default 1].
+    #[arg(long)]
+    retry_after: Option<String>,
     /// Answer 413 to bodies larger than this many bytes.
     #[arg(long)]
-    pub max_body_bytes: Option<usize>,
+    max_body_bytes: Option<usize>,
     /// Added latency in milliseconds: `N` or `MIN-MAX`.
-    #[arg(long, default_value = "0", value_parser = parse_range)]
-    pub latency_ms: RangeInclusive<u64>,
+    #[arg(long, value_parser = parse_range)]
+    latency_ms: Option<RangeInclusive<u64>>,
     /// Fraction of connections closed before answering (nothing stored).
-    #[arg(long, default_value_t = 0.0)]
-    pub drop_connection_rate: f64,
+    #[arg(long)]
+    drop_connection_rate: Option<f64>,
     /// Fraction of requests stored but whose answer is lost (makes duplicates).
-    #[arg(long, default_value_t = 0.0)]
-    pub lose_answer_rate: f64,
+    #[arg(long)]
+    lose_answer_rate: Option<f64>,
 }
 
 impl FaultArgs {
-    pub fn to_faults(&self) -> Faults {
+    fn over(&self, d: Faults) -> Faults {
         Faults {
-            seed: self.seed,
-            fail_rate: self.fail_rate,
-            fail_status: self.fail_status,
-            rate_limit_rate: self.rate_limit_rate,
-            retry_after: self.retry_after.clone(),
-            max_body_bytes: self.max_body_bytes,
-            latency_ms: self.latency_ms.clone(),
-            drop_connection_rate: self.drop_connection_rate,
-            lose_answer_rate: self.lose_answer_rate,
+            seed: self.seed.unwrap_or(d.seed),
+            fail_rate: self.fail_rate.unwrap_or(d.fail_rate),
+            fail_status: self.fail_status.unwrap_or(d.fail_status),
+            rate_limit_rate: self.rate_limit_rate.unwrap_or(d.rate_limit_rate),
+            retry_after: self.retry_after.clone().unwrap_or(d.retry_after),
+            max_body_bytes: self.max_body_bytes.or(d.max_body_bytes),
+            latency_ms: self.latency_ms.clone().unwrap_or(d.latency_ms),
+            drop_connection_rate: self.drop_connection_rate.unwrap_or(d.drop_connection_rate),
+            lose_answer_rate: self.lose_answer_rate.unwrap_or(d.lose_answer_rate),
         }
     }
 }
@@ -98,8 +212,8 @@ fn parse_range(s: &str) -> Result<RangeInclusive<u64>, String> {
             .parse::<u64>()
             .map_err(|_| format!("`{t}` is not a whole number of milliseconds"))
     };
-    match s.split_once(['-', '.']) {
-        Some((a, b)) => Ok(parse(a)?..=parse(b.trim_start_matches('.'))?),
+    match s.split_once('-') {
+        Some((a, b)) => Ok(parse(a)?..=parse(b)?),
         None => {
             let n = parse(s)?;
             Ok(n..=n)
@@ -107,10 +221,17 @@ fn parse_range(s: &str) -> Result<RangeInclusive<u64>, String> {
     }
 }
 
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once(':').ok_or("expected `Name: value`")?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
+}
+
 pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Collect(args) => collect(args),
+        Command::Demo(args) => run_demo(args),
+        Command::Send(args) => run_send(args),
     }
 }
 
@@ -120,7 +241,7 @@ fn collect(args: CollectArgs) -> i32 {
         port: args.port,
         db: args.db.clone(),
         reset: args.reset,
-        faults: args.faults.to_faults(),
+        faults: args.faults.over(Faults::default()),
         log_requests: !args.quiet,
     };
     let collector = match Collector::start(options) {
@@ -137,5 +258,75 @@ fn collect(args: CollectArgs) -> i32 {
     println!("  GET /stats, GET /events; database: {}", args.db);
     loop {
         std::thread::park();
+    }
+}
+
+fn run_demo(args: DemoArgs) -> i32 {
+    let defaults = if args.no_faults {
+        Faults::default()
+    } else {
+        DemoOptions::default_faults()
+    };
+    let options = DemoOptions {
+        events: args.events,
+        protocol: args.protocol.into(),
+        gzip: args.gzip,
+        faults: args.faults.over(defaults),
+        db: args.db,
+        seed: args.client_seed,
+        progress: !args.json,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    match demo::run(&options) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!("{report}");
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("tidings demo: {e}");
+            2
+        }
+    }
+}
+
+fn run_send(args: SendArgs) -> i32 {
+    let options = SendOptions {
+        input: args.input,
+        host: args.host,
+        api_key: args.api_key,
+        protocol: args.protocol.into(),
+        historical_migration: args.historical,
+        gzip: args.gzip,
+        headers: args.headers,
+        batch_size: args.batch_size,
+        max_in_flight: args.max_in_flight,
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(args.initial_backoff_ms),
+            max_backoff: Duration::from_millis(args.max_backoff_ms),
+            max_attempts: args.max_attempts,
+            ..RetryPolicy::default()
+        },
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        resume: args.resume,
+        progress: !args.json,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    match send::run(&options) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!("{report}");
+            }
+            if report.ok() { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("tidings send: {e}");
+            2
+        }
     }
 }

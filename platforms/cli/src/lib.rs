@@ -2,3 +2,5 @@
 //! embed them: the local collector, the demo and the NDJSON importer.
 
 pub mod collect;
+pub mod demo;
+pub mod send;

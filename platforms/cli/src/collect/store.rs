@@ -133,6 +133,14 @@ impl Store {
         rows.collect()
     }
 
+    /// Every stored uuid.
+    pub fn uuids(&self) -> rusqlite::Result<std::collections::HashSet<String>> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = conn.prepare("SELECT uuid FROM events")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    }
+
     /// Whether `uuid` is stored.
     pub fn contains(&self, uuid: &str) -> rusqlite::Result<bool> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

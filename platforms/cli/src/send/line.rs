@@ -1,0 +1,107 @@
+//! One NDJSON line: the shape `tidings send` reads.
+//!
+//! `{"event": "signup", "distinct_id": "user-1", "properties": {...},
+//!   "timestamp": "2026-11-23T20:03:56.123Z", "uuid": "..."}`; `properties`,
+//! `timestamp` and `uuid` are optional. Without a uuid, one is derived from
+//! the line's number and bytes, so re-sending the same file is idempotent.
+
+use serde_json::{Map, Value};
+use tidings::{Event, Uuid, WallTime};
+
+/// Namespace of derived uuids (uuid v5).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_4c1e_9a1b_4d3e_8c5a_7469_6469_6e67);
+
+/// Parses line `number` (1-based) into an event, or says what is wrong.
+pub fn parse_line(number: u64, line: &str) -> Result<Event, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Value::Object(mut object) = value else {
+        return Err("a line must be a JSON object".into());
+    };
+    let event = text(&object, "event")?;
+    let distinct_id = text(&object, "distinct_id")?;
+    let mut out = Event::new(event, distinct_id);
+    match object.remove("properties") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(props)) => out = out.properties(props),
+        Some(_) => return Err("`properties` must be an object".into()),
+    }
+    match object.get("timestamp") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            let t = WallTime::parse_rfc3339(s)
+                .ok_or_else(|| format!("`timestamp` `{s}` is not RFC 3339 in UTC (…Z)"))?;
+            out = out.timestamp(t);
+        }
+        Some(_) => return Err("`timestamp` must be a string".into()),
+    }
+    let uuid = match object.get("uuid") {
+        None | Some(Value::Null) => {
+            Uuid::new_v5(&NAMESPACE, format!("{number}\n{line}").as_bytes())
+        }
+        Some(Value::String(s)) => {
+            Uuid::parse_str(s).map_err(|_| format!("`uuid` `{s}` is not a UUID"))?
+        }
+        Some(_) => return Err("`uuid` must be a string".into()),
+    };
+    Ok(out.uuid(uuid))
+}
+
+fn text(object: &Map<String, Value>, key: &str) -> Result<String, String> {
+    match object.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(format!("`{key}` is empty")),
+        Some(_) => Err(format!("`{key}` must be a string")),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let e = parse_line(3, r#"{"event":"signup","distinct_id":"u1","properties":{"plan":"pro"},"timestamp":"2026-11-23T20:03:56.123Z"}"#).unwrap();
+        assert_eq!(e.name(), "signup");
+        assert_eq!(
+            e.given_timestamp(),
+            WallTime::parse_rfc3339("2026-11-23T20:03:56.123Z")
+        );
+        let again = parse_line(3, r#"{"event":"signup","distinct_id":"u1","properties":{"plan":"pro"},"timestamp":"2026-11-23T20:03:56.123Z"}"#).unwrap();
+        assert_eq!(
+            e.given_uuid(),
+            again.given_uuid(),
+            "derived uuids are stable"
+        );
+        let other_line = parse_line(4, r#"{"event":"signup","distinct_id":"u1","properties":{"plan":"pro"},"timestamp":"2026-11-23T20:03:56.123Z"}"#).unwrap();
+        assert_ne!(e.given_uuid(), other_line.given_uuid());
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        for (line, expected) in [
+            ("{", "not valid JSON"),
+            ("[1]", "JSON object"),
+            (r#"{"distinct_id":"u"}"#, "missing `event`"),
+            (
+                r#"{"event":"e","distinct_id":""}"#,
+                "`distinct_id` is empty",
+            ),
+            (
+                r#"{"event":"e","distinct_id":"u","properties":[1]}"#,
+                "`properties` must be an object",
+            ),
+            (
+                r#"{"event":"e","distinct_id":"u","timestamp":"2026-11-23 10:00"}"#,
+                "RFC 3339",
+            ),
+            (
+                r#"{"event":"e","distinct_id":"u","uuid":"nope"}"#,
+                "not a UUID",
+            ),
+        ] {
+            let err = parse_line(1, line).unwrap_err();
+            assert!(err.contains(expected), "{line}: {err}");
+        }
+    }
+}
