@@ -159,7 +159,7 @@ pub fn run(options: &SendOptions) -> Result<SendReport, String> {
         if let Err(e) = client.capture(event) {
             bar.suspend(|| eprintln!("line {number}: {e}"));
         }
-        if last_save.elapsed() > Duration::from_secs(1) {
+        if last_save.elapsed() > Duration::from_millis(250) {
             save(options, &progress)?;
             last_save = Instant::now();
             show(&bar, &client);

@@ -1,0 +1,250 @@
+//! `tidings send` as a user runs it: the real binary against the collector
+//! over loopback.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tidings_cli::collect::{Collector, CollectorOptions, Faults};
+use tidings_cli::send::Checkpoint;
+
+fn tidings() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tidings"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tidings-send-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_events(path: &Path, n: u64, malformed_every: Option<u64>) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 1..=n {
+        if malformed_every.is_some_and(|k| i % k == 0) {
+            writeln!(f, "{{\"event\": \"broken\", \"distinct_id\": ").unwrap();
+        } else {
+            writeln!(
+                f,
+                r#"{{"event":"import","distinct_id":"user-{}","properties":{{"line":{i}}},"timestamp":"2024-01-01T00:00:00.000Z"}}"#,
+                i % 10
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn last_json_line(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap_or(Value::Null)
+}
+
+#[test]
+fn malformed_lines_are_reported_with_their_number_and_skipped() {
+    let dir = temp_dir("malformed");
+    let input = dir.join("events.ndjson");
+    write_events(&input, 100, Some(25));
+    let collector = Collector::start(CollectorOptions::default()).unwrap();
+    let out = tidings()
+        .args([
+            "send",
+            input.to_str().unwrap(),
+            "--host",
+            &collector.url(),
+            "--api-key",
+            "phc_k",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in [25, 50, 75, 100] {
+        assert!(
+            stderr.contains(&format!("line {line}: not valid JSON")),
+            "{stderr}"
+        );
+    }
+    let report = last_json_line(&out.stdout);
+    assert_eq!(report["malformed"], 4, "{report}");
+    assert_eq!(report["delivered"], 96, "{report}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "anything skipped makes the exit code non-zero"
+    );
+    assert_eq!(collector.stats().unique, 96);
+    assert!(!stderr.contains("phc_k"), "the key is never printed");
+}
+
+#[test]
+fn an_endpoint_that_is_down_then_up_gets_everything() {
+    let dir = temp_dir("down-up");
+    let input = dir.join("events.ndjson");
+    write_events(&input, 500, None);
+    // Find a free port, leave it closed for a while, then serve on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tidings()
+        .args([
+            "send",
+            input.to_str().unwrap(),
+            "--host",
+            &format!("http://127.0.0.1:{port}"),
+            "--json",
+        ])
+        .args([
+            "--initial-backoff-ms",
+            "100",
+            "--max-backoff-ms",
+            "400",
+            "--max-attempts",
+            "40",
+        ])
+        .env("TIDINGS_API_KEY", "phc_env_key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let collector = Collector::start(CollectorOptions {
+        port,
+        ..Default::default()
+    })
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = last_json_line(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["delivered"], 500);
+    assert!(report["retries"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(collector.stats().unique, 500);
+}
+
+#[test]
+fn resume_after_a_kill_loses_nothing_and_resends_nothing_acknowledged() {
+    let dir = temp_dir("resume");
+    let input = dir.join("events.ndjson");
+    let checkpoint = dir.join("checkpoint.json");
+    write_events(&input, 3000, None);
+    let faults = Faults {
+        latency_ms: 20..=20,
+        ..Default::default()
+    };
+    let collector = Collector::start(CollectorOptions {
+        faults,
+        ..Default::default()
+    })
+    .unwrap();
+    let args = |c: &mut Command| {
+        c.args([
+            "send",
+            input.to_str().unwrap(),
+            "--host",
+            &collector.url(),
+            "--api-key",
+            "k",
+            "--json",
+        ])
+        .args([
+            "--batch-size",
+            "50",
+            "--max-in-flight",
+            "1",
+            "--resume",
+            checkpoint.to_str().unwrap(),
+        ]);
+    };
+    let mut first = tidings();
+    args(&mut first);
+    let mut child = first
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the checkpoint says some lines arrived, well before the end.
+    let started = Instant::now();
+    let acked_at_kill = loop {
+        if let Ok(c) = Checkpoint::load(&checkpoint, input.to_str().unwrap()) {
+            if c.acked_below > 300 {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break Checkpoint::load(&checkpoint, input.to_str().unwrap()).unwrap();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stored_before = collector.stats().unique;
+    assert!(
+        stored_before < 3000,
+        "killed mid-run ({stored_before} stored)"
+    );
+
+    let mut second = tidings();
+    args(&mut second);
+    let out = second.output().unwrap();
+    let report = last_json_line(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let skipped = report["already_sent"].as_u64().unwrap();
+    assert!(skipped >= acked_at_kill.acked_below - 1, "{report}");
+
+    // Nothing lost.
+    assert_eq!(collector.stats().unique, 3000);
+    // Nothing acknowledged was sent again: a duplicate can only be a line
+    // that was in flight (stored, not yet acknowledged) at the kill.
+    let rows = collector.store().events(u64::MAX).unwrap();
+    for row in rows.iter().filter(|r| r.duplicates > 0) {
+        let line = row.properties["line"].as_u64().unwrap();
+        assert!(
+            !acked_at_kill.is_acked(line),
+            "line {line} was acknowledged yet sent again"
+        );
+    }
+    let final_checkpoint = Checkpoint::load(&checkpoint, input.to_str().unwrap()).unwrap();
+    assert_eq!(final_checkpoint.acked_below, 3001);
+}
+
+#[test]
+fn reads_standard_input() {
+    let collector = Collector::start(CollectorOptions::default()).unwrap();
+    let mut child = tidings()
+        .args([
+            "send",
+            "-",
+            "--host",
+            &format!("{}/events", collector.url()),
+            "--protocol",
+            "json",
+            "--json",
+        ])
+        .args(["--header", "X-Write-Key: w1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..10 {
+        writeln!(
+            stdin,
+            r#"{{"event":"piped","distinct_id":"u","properties":{{"i":{i}}}}}"#
+        )
+        .unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(collector.stats().unique, 10);
+}
