@@ -83,3 +83,8 @@ pub use tidings::{
 /// [`UreqTransport::with_agent`].
 #[cfg(feature = "ureq")]
 pub use ureq;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
