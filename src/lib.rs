@@ -53,6 +53,7 @@ mod batch;
 pub mod config;
 mod core;
 mod event;
+mod metering;
 mod notice;
 mod queue;
 mod stats;
@@ -63,8 +64,9 @@ mod wire;
 pub use crate::config::{
     ApiKey, BeforeSend, Config, ConfigError, LibInfo, OverflowPolicy, Protocol, RetryPolicy,
 };
-pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason};
+pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason, FlushedMetric};
 pub use crate::event::{Event, EventOptions};
+pub use crate::metering::{MeterError, MetricKind};
 pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
 pub use crate::stats::{DropReason, Stats};
 pub use crate::time::{Instant, Now, WallTime};

@@ -180,6 +180,13 @@ pub struct Config {
     /// At most one warning notice per drop reason in this interval.
     pub warning_interval: Duration,
     pub before_send: Option<BeforeSend>,
+
+    /// Name of the events metering windows become.
+    pub meter_event: String,
+    /// Flush the meters once this many keys are buffered.
+    pub meter_flush_keys: usize,
+    /// Flush the meters once the oldest entry is this old.
+    pub meter_flush_interval: Duration,
 }
 
 impl Config {
@@ -207,6 +214,9 @@ impl Config {
             retry: RetryPolicy::default(),
             warning_interval: Duration::from_secs(10),
             before_send: None,
+            meter_event: "usage".to_owned(),
+            meter_flush_keys: 10_000,
+            meter_flush_interval: Duration::from_secs(10),
         }
     }
 
@@ -250,6 +260,9 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("warning_interval", &self.warning_interval)
             .field("before_send", &self.before_send.as_ref().map(|_| "Fn"))
+            .field("meter_event", &self.meter_event)
+            .field("meter_flush_keys", &self.meter_flush_keys)
+            .field("meter_flush_interval", &self.meter_flush_interval)
             .finish()
     }
 }

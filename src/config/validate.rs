@@ -155,6 +155,14 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
         );
     }
     positive("warning_interval", c.warning_interval)?;
+    if c.meter_event.trim().is_empty() {
+        return err(
+            "meter_event",
+            "is empty: metering windows need an event name".into(),
+        );
+    }
+    at_least("meter_flush_keys", c.meter_flush_keys, 1)?;
+    positive("meter_flush_interval", c.meter_flush_interval)?;
     Ok(endpoint)
 }
 

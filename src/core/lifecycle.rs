@@ -33,7 +33,11 @@ impl Core {
         self.advance(now);
         let asked = self.now.monotonic.saturating_add(timeout);
         match self.lifecycle {
-            Lifecycle::Running => self.lifecycle = Lifecycle::Draining { deadline: asked },
+            Lifecycle::Running => {
+                // The open metering window is delivered like everything else.
+                self.close_meter_window();
+                self.lifecycle = Lifecycle::Draining { deadline: asked };
+            }
             Lifecycle::Draining { deadline } if asked < deadline => {
                 self.lifecycle = Lifecycle::Draining { deadline: asked };
             }

@@ -3,6 +3,7 @@
 mod answer;
 mod capture;
 mod lifecycle;
+mod metering;
 mod send;
 mod timers;
 mod warnings;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::batch::Batch;
 use crate::config::{Config, ConfigError, Endpoint};
+use crate::metering::Meter;
 use crate::notice::{FlushId, Notice, ShutdownOutcome};
 use crate::queue::{Queue, QueuedEvent};
 use crate::stats::{DropReason, Stats};
@@ -24,6 +26,7 @@ use crate::transmit::RequestId;
 use crate::wire::{Envelope, EventEncoder, RequestHeaders};
 
 pub use capture::CaptureError;
+pub use metering::FlushedMetric;
 pub use timers::{Deadline, DeadlineReason};
 use warnings::WarningLimiter;
 
@@ -71,6 +74,7 @@ pub struct Core {
     flushes: Vec<FlushBarrier>,
     lifecycle: Lifecycle,
 
+    meter: Meter,
     counters: Counters,
     pending_events: usize,
     pending_bytes: usize,
@@ -139,6 +143,7 @@ impl Core {
             next_flush: 0,
             flushes: Vec::new(),
             lifecycle: Lifecycle::Running,
+            meter: Meter::default(),
             counters: Counters::default(),
             pending_events: 0,
             pending_bytes: 0,

@@ -31,6 +31,8 @@ pub enum DeadlineReason {
     ShutdownDeadline,
     /// A rate-limited warning is due.
     Warning,
+    /// The metering window reaches `meter_flush_interval`.
+    MeterFlush,
 }
 
 impl Core {
@@ -55,6 +57,9 @@ impl Core {
         }
         if let Some(at) = self.warnings.next_due() {
             consider(at, DeadlineReason::Warning);
+        }
+        if let Some(at) = self.meter_due() {
+            consider(at, DeadlineReason::MeterFlush);
         }
         if !self.has_free_slot() {
             return best;
@@ -97,6 +102,9 @@ impl Core {
             // The adapter never reported: treat it as a timeout.
             let batch = self.in_flight.remove(pos).batch;
             self.retry_later(batch, false, None);
+        }
+        if self.meter_due().is_some_and(|t| t <= now) && self.lifecycle == Lifecycle::Running {
+            self.close_meter_window();
         }
         while let Some(notice) = self.warnings.poll_due(now) {
             self.notices.push_back(notice);

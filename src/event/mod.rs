@@ -84,6 +84,16 @@ impl Event {
         }
     }
 
+    /// Adds a property whose value is already valid JSON text.
+    pub(crate) fn set_raw_property(&mut self, key: &str, json: &str) {
+        if !self.properties.is_empty() {
+            self.properties.push(',');
+        }
+        push_json(&mut self.properties, key);
+        self.properties.push(':');
+        self.properties.push_str(json);
+    }
+
     /// Adds every field of `properties`, which must serialize to a JSON
     /// object (a struct, a map, or `serde_json::json!({...})`).
     pub fn properties(mut self, properties: impl Serialize) -> Self {
