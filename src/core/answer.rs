@@ -136,21 +136,23 @@ impl Core {
         retry_after: Option<Duration>,
     ) {
         let policy = self.config.retry;
-        if batch.attempts >= policy.max_attempts {
-            self.drop_batch(batch, DropReason::RetriesExhausted);
-            return;
-        }
         let mut wait = backoff_delay(&policy, batch.attempts, &mut self.rng);
         if let Some(asked) = retry_after {
             wait = wait.max(asked.min(policy.max_backoff));
         }
         let ready_at = self.now.monotonic.saturating_add(wait);
+        // The destination holds even when this batch has no attempts left:
+        // a 429 is about the destination, not the batch.
         let hold = if pause {
             &mut self.paused_until
         } else {
             &mut self.backoff_until
         };
         *hold = Some(hold.map_or(ready_at, |t| t.max(ready_at)));
+        if batch.attempts >= policy.max_attempts {
+            self.drop_batch(batch, DropReason::RetriesExhausted);
+            return;
+        }
         batch.ready_at = ready_at;
         self.retrying.push(batch);
     }

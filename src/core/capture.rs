@@ -137,7 +137,10 @@ impl Core {
         if fits(events, bytes) {
             return Ok(());
         }
-        if self.config.overflow == OverflowPolicy::DropOldest {
+        // Evicting helps only if the queued events alone can make room:
+        // otherwise refuse the new event and keep the queued ones.
+        let can_make_room = fits(events - self.queue.len(), bytes - self.queue.bytes());
+        if self.config.overflow == OverflowPolicy::DropOldest && can_make_room {
             let mut evicted = Vec::new();
             while !fits(events, bytes) {
                 let Some(oldest) = self.queue.pop_front() else {
@@ -148,9 +151,7 @@ impl Core {
                 evicted.push(oldest);
             }
             self.drop_events(evicted, DropReason::QueueFull);
-            if fits(events, bytes) {
-                return Ok(());
-            }
+            return Ok(());
         }
         Err(CaptureError::QueueFull {
             max_events,

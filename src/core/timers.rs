@@ -109,10 +109,14 @@ impl Core {
         while let Some(notice) = self.warnings.poll_due(now) {
             self.notices.push_back(notice);
         }
+        // What is already resolved counts before any deadline fires.
+        self.settle();
         if let Lifecycle::Draining { deadline } = self.lifecycle
             && now >= deadline
         {
             self.give_up_at_deadline();
+            // Flushes the deadline resolved are complete, not timed out.
+            self.settle();
         }
         let mut i = 0;
         while i < self.flushes.len() {

@@ -10,6 +10,16 @@ use serde_json::Value;
 use tidings_cli::collect::{Collector, CollectorOptions, Faults};
 use tidings_cli::send::Checkpoint;
 
+/// A child process that cannot outlive a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn tidings() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tidings"))
 }
@@ -166,18 +176,20 @@ fn resume_after_a_kill_loses_nothing_and_resends_nothing_acknowledged() {
     };
     let mut first = tidings();
     args(&mut first);
-    let mut child = first
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        first
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Kill it once the checkpoint says some lines arrived, well before the end.
     let started = Instant::now();
     let acked_at_kill = loop {
         if let Ok(c) = Checkpoint::load(&checkpoint, input.to_str().unwrap()) {
             if c.acked_below > 300 {
-                child.kill().unwrap();
-                child.wait().unwrap();
+                child.0.kill().unwrap();
+                child.0.wait().unwrap();
                 break Checkpoint::load(&checkpoint, input.to_str().unwrap()).unwrap();
             }
         }

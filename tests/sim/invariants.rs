@@ -1,0 +1,1259 @@
+//! The checks, as a reference model of what the core may do given what it was
+//! told and what the network did. Every hook panics with a `violated:` message
+//! on the first breach; `Sim` calls them around every input.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tidings::{
+    CaptureError, Config, Core, DropReason, Event, FlushId, FlushOutcome, Instant, Notice, Now,
+    Protocol, RequestId, Response, ShutdownOutcome, Transmit, TransportError, Uuid, WallTime,
+};
+
+use super::ingest::{Ingest, Received};
+use super::{FastMap, FastSet};
+
+/// How long past a request's timeout the core waits for its adapter before
+/// giving up on the request itself (the core's private `ADAPTER_GRACE`):
+/// until then the request counts as in flight, and an answer after it is
+/// ignored.
+pub const CORE_GIVE_UP_GRACE: Duration = Duration::from_secs(2);
+
+/// What the model knows of an event before the core takes it.
+pub struct CaptureView {
+    name: String,
+    distinct_id: String,
+    given_uuid: Option<Uuid>,
+    given_timestamp: Option<WallTime>,
+    properties: Map<String, Value>,
+}
+
+impl CaptureView {
+    pub fn of(event: &Event) -> Self {
+        CaptureView {
+            name: event.name().to_owned(),
+            distinct_id: event.distinct_id().to_owned(),
+            given_uuid: event.given_uuid(),
+            given_timestamp: event.given_timestamp(),
+            properties: event.properties_map(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resolution {
+    Delivered(RequestId),
+    Dropped(DropReason),
+}
+
+struct Track {
+    seq: usize,
+    /// Expected content, when no before-send hook may have changed it.
+    view: Option<CaptureView>,
+    capture_wall: WallTime,
+    captured_at: Instant,
+    /// The exact bytes of its first appearance in a body.
+    raw: Option<String>,
+    resolution: Option<Resolution>,
+    /// Attempts of its current batch (reset when a 413 splits it).
+    attempts: u32,
+    sends: u32,
+    /// No request may carry it before then (backoff, Retry-After).
+    not_before: Instant,
+    /// Once it waits for a retry, it must be resent by then (given a free
+    /// slot and no pause).
+    due_by: Instant,
+    /// PostHog v1 `PostHog-Request-Id` of its current batch.
+    request_id: Option<String>,
+    /// The request carrying it now.
+    in_request: Option<RequestId>,
+}
+
+struct Sent {
+    uuids: Vec<Uuid>,
+    at: Instant,
+    timeout: Duration,
+    hung: bool,
+}
+
+struct FlushTrack {
+    /// Events accepted before the flush: `order[..upto]`.
+    upto: usize,
+    deadline: Instant,
+    done: bool,
+}
+
+struct ShutdownTrack {
+    deadline: Instant,
+    done: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Pending,
+    Resolved(Resolution),
+}
+
+pub struct Checker {
+    cfg: Config,
+    url: String,
+
+    events: FastMap<Uuid, Track>,
+    order: Vec<Uuid>,
+    /// Unresolved events by capture order.
+    live: BTreeMap<usize, Uuid>,
+    unresolved: usize,
+    captured: u64,
+    delivered: u64,
+    drops: BTreeMap<DropReason, u64>,
+    in_flight: BTreeMap<RequestId, Sent>,
+    pause_until: Instant,
+    /// Upper bounds of the core's 429 pause and of its hold on new batches
+    /// after a transient failure (both include the largest jitter).
+    pause_upper: Instant,
+    backoff_upper: Option<Instant>,
+    /// Hung requests: when the core gives up on them, and the backoff hold
+    /// that starts then.
+    hung_give_ups: Vec<(Instant, Instant)>,
+    flushes: BTreeMap<FlushId, FlushTrack>,
+    shutdown: Option<ShutdownTrack>,
+    warnings: BTreeMap<DropReason, (Instant, u64)>,
+    /// Set while an answer is being handled, with what it must resolve.
+    answering: Option<RequestId>,
+    answering_uuids: FastSet<Uuid>,
+    /// The last capture's result, while its outputs are drained.
+    last_capture: Option<Result<Uuid, CaptureError>>,
+    requests: u64,
+    retries: u64,
+    expected: Vec<(Uuid, Expect)>,
+    /// v1 request ids seen, with their `created_at`.
+    request_ids: HashMap<String, Value>,
+}
+
+macro_rules! violated {
+    ($now:expr, $($arg:tt)*) => {
+        panic!("violated at {:?}: {}", $now.monotonic, format!($($arg)*))
+    };
+}
+
+impl Checker {
+    pub fn new(cfg: Config, url: String) -> Self {
+        Checker {
+            cfg,
+            url,
+            events: FastMap::default(),
+            order: Vec::new(),
+            live: BTreeMap::new(),
+            unresolved: 0,
+            captured: 0,
+            delivered: 0,
+            drops: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            pause_until: Instant::ZERO,
+            pause_upper: Instant::ZERO,
+            backoff_upper: None,
+            hung_give_ups: Vec::new(),
+            flushes: BTreeMap::new(),
+            shutdown: None,
+            warnings: BTreeMap::new(),
+            answering: None,
+            answering_uuids: FastSet::default(),
+            last_capture: None,
+            requests: 0,
+            retries: 0,
+            expected: Vec::new(),
+            request_ids: HashMap::new(),
+        }
+    }
+
+    fn shutdown_called(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    fn draining_deadline(&self) -> Option<Instant> {
+        self.shutdown
+            .as_ref()
+            .filter(|s| !s.done)
+            .map(|s| s.deadline)
+    }
+
+    fn resolve(&mut self, now: Now, uuid: &Uuid, resolution: Resolution) {
+        let Some(track) = self.events.get_mut(uuid) else {
+            violated!(now, "{resolution:?} for {uuid}, which was never accepted");
+        };
+        if let Some(earlier) = track.resolution {
+            violated!(
+                now,
+                "{uuid} resolved twice: {earlier:?}, then {resolution:?}"
+            );
+        }
+        track.resolution = Some(resolution);
+        self.live.remove(&track.seq);
+        self.unresolved -= 1;
+    }
+
+    /// The shortest and longest backoff after the `attempts`-th failure:
+    /// `initial * 2^(n-1)`, capped, scaled by `1 ± jitter`, capped again.
+    fn backoff_bounds(&self, attempts: u32) -> (Duration, Duration) {
+        let policy = self.cfg.retry;
+        let doubled = 1u32 << attempts.saturating_sub(1).min(31);
+        let nominal = policy
+            .initial_backoff
+            .saturating_mul(doubled)
+            .min(policy.max_backoff);
+        (
+            nominal.mul_f64(1.0 - policy.jitter),
+            nominal.mul_f64(1.0 + policy.jitter).min(policy.max_backoff),
+        )
+    }
+
+    // ---- inputs
+
+    pub fn on_capture(&mut self, now: Now, view: CaptureView, result: &Result<Uuid, CaptureError>) {
+        self.captured += 1;
+        self.last_capture = Some(result.clone());
+        let uuid = match result {
+            Err(CaptureError::TooLarge { size, max })
+                if *max != self.cfg.max_event_bytes || size <= max =>
+            {
+                violated!(
+                    now,
+                    "refused as too large: {size} bytes, max {max} (max_event_bytes {})",
+                    self.cfg.max_event_bytes
+                )
+            }
+            Err(e) => {
+                *self.drops.entry(e.reason()).or_default() += 1;
+                if self.shutdown_called() != (*e == CaptureError::ShutDown) {
+                    violated!(
+                        now,
+                        "capture refused with {e:?} (shutdown called: {})",
+                        self.shutdown_called()
+                    );
+                }
+                return;
+            }
+            Ok(uuid) => *uuid,
+        };
+        if self.shutdown_called() {
+            violated!(now, "capture accepted {uuid} after shutdown");
+        }
+        let hooked = self.cfg.before_send.is_some();
+        if !hooked && view.given_uuid.is_some_and(|given| given != uuid) {
+            violated!(
+                now,
+                "capture returned {uuid}, not the given {:?}",
+                view.given_uuid
+            );
+        }
+        if self.events.contains_key(&uuid) {
+            violated!(now, "uuid {uuid} accepted twice");
+        }
+        self.events.insert(
+            uuid,
+            Track {
+                seq: self.order.len(),
+                view: (!hooked).then_some(view),
+                capture_wall: now.wall,
+                captured_at: now.monotonic,
+                raw: None,
+                resolution: None,
+                attempts: 0,
+                sends: 0,
+                not_before: Instant::ZERO,
+                due_by: Instant::ZERO,
+                request_id: None,
+                in_request: None,
+            },
+        );
+        self.live.insert(self.order.len(), uuid);
+        self.order.push(uuid);
+        self.unresolved += 1;
+    }
+
+    pub fn on_flush(&mut self, now: Now, id: FlushId, timeout: Duration) {
+        let track = FlushTrack {
+            upto: self.order.len(),
+            deadline: now.monotonic.saturating_add(timeout),
+            done: false,
+        };
+        if self.flushes.insert(id, track).is_some() {
+            violated!(now, "flush id {id:?} reused");
+        }
+    }
+
+    pub fn on_shutdown(&mut self, now: Now, timeout: Duration) {
+        let asked = now.monotonic.saturating_add(timeout);
+        match &mut self.shutdown {
+            None => {
+                self.shutdown = Some(ShutdownTrack {
+                    deadline: asked,
+                    done: false,
+                })
+            }
+            Some(s) if !s.done => s.deadline = s.deadline.min(asked),
+            Some(_) => {}
+        }
+    }
+
+    /// A request the adapter will never report on.
+    pub fn mark_hung(&mut self, id: RequestId) {
+        let sent = self.in_flight.get_mut(&id).expect("sent");
+        sent.hung = true;
+        let timed_out = sent.at.saturating_add(sent.timeout);
+        let give_up = timed_out.saturating_add(CORE_GIVE_UP_GRACE);
+        let uuids = sent.uuids.clone();
+        let attempts = self.events[&uuids[0]].attempts;
+        let (low, high) = self.backoff_bounds(attempts);
+        for uuid in uuids {
+            let track = self.events.get_mut(&uuid).expect("known");
+            track.not_before = timed_out.saturating_add(low);
+            track.due_by = give_up.saturating_add(high);
+        }
+        // Giving up holds new batches back, even on the last attempt.
+        self.hung_give_ups
+            .push((give_up, give_up.saturating_add(high)));
+    }
+
+    /// A request goes out.
+    pub fn on_transmit(&mut self, now: Now, t: &Transmit, rec: &Received) {
+        let t_now = now.monotonic;
+        if self.shutdown.as_ref().is_some_and(|s| s.done) {
+            violated!(now, "request {:?} after the shutdown finished", t.id);
+        }
+        if t.method != "POST" || t.url != self.url {
+            violated!(
+                now,
+                "request {} {} (expected POST {})",
+                t.method,
+                t.url,
+                self.url
+            );
+        }
+        let expected_timeout = match self.draining_deadline() {
+            Some(deadline) => self
+                .cfg
+                .request_timeout
+                .min(deadline.saturating_duration_since(t_now)),
+            None => self.cfg.request_timeout,
+        };
+        if t.timeout != expected_timeout {
+            violated!(
+                now,
+                "request timeout {:?}, expected {expected_timeout:?} (shutdown deadline {:?})",
+                t.timeout,
+                self.draining_deadline()
+            );
+        }
+        if t_now < self.pause_until {
+            violated!(
+                now,
+                "request {:?} during a 429 pause of the destination (until {:?})",
+                t.id,
+                self.pause_until
+            );
+        }
+        let busy = self
+            .in_flight
+            .values()
+            .filter(|s| self.counts_in_flight(s, t_now))
+            .count();
+        if busy >= self.cfg.max_in_flight {
+            violated!(
+                now,
+                "request {:?} while {busy} requests are in flight (max_in_flight {})",
+                t.id,
+                self.cfg.max_in_flight
+            );
+        }
+        let n = rec.events.len();
+        if n == 0 || n > self.cfg.max_batch_events || n != t.body.event_count() {
+            violated!(
+                now,
+                "request {:?} carries {n} events (max_batch_events {}, body says {})",
+                t.id,
+                self.cfg.max_batch_events,
+                t.body.event_count()
+            );
+        }
+        if rec.json.len() != t.body.json_len() || rec.json.len() > self.cfg.max_batch_bytes {
+            violated!(
+                now,
+                "request body is {} bytes (json_len {}, max_batch_bytes {})",
+                rec.json.len(),
+                t.body.json_len(),
+                self.cfg.max_batch_bytes
+            );
+        }
+        self.check_envelope(now, rec);
+
+        self.check_batch_order(now, t, rec);
+        let first = rec.events[0].uuid;
+        let batch_attempts = self.events.get(&first).map(|e| e.attempts);
+        let mut seen = FastSet::default();
+        for event in &rec.events {
+            let uuid = event.uuid;
+            if !seen.insert(uuid) {
+                violated!(now, "{uuid} twice in request {:?}", t.id);
+            }
+            if event.raw.len() > self.cfg.max_event_bytes {
+                violated!(
+                    now,
+                    "{uuid} is {} bytes, above max_event_bytes {}",
+                    event.raw.len(),
+                    self.cfg.max_event_bytes
+                );
+            }
+            let Some(track) = self.events.get(&uuid) else {
+                violated!(
+                    now,
+                    "request {:?} carries {uuid}, which was never accepted",
+                    t.id
+                );
+            };
+            if let Some(resolution) = track.resolution {
+                violated!(
+                    now,
+                    "request {:?} carries {uuid}, already resolved as {resolution:?}",
+                    t.id
+                );
+            }
+            if t_now < track.not_before {
+                violated!(
+                    now,
+                    "request {:?} resends {uuid} before its backoff/Retry-After allows ({:?})",
+                    t.id,
+                    track.not_before
+                );
+            }
+            if Some(track.attempts) != batch_attempts {
+                violated!(
+                    now,
+                    "request {:?} mixes events with different attempt counts",
+                    t.id
+                );
+            }
+            if track.attempts >= self.cfg.retry.max_attempts {
+                violated!(
+                    now,
+                    "{uuid} sent more than max_attempts ({}) times in one batch",
+                    self.cfg.retry.max_attempts
+                );
+            }
+            match &track.raw {
+                Some(raw) if *raw != event.raw => {
+                    violated!(
+                        now,
+                        "{uuid} changed between requests:\n  {raw}\n  {}",
+                        event.raw
+                    )
+                }
+                Some(_) => {}
+                None => self.check_event(now, uuid, event),
+            }
+        }
+        let attempt = batch_attempts.unwrap_or(0) + 1;
+        if self.cfg.protocol == Protocol::PostHogV1 {
+            self.check_v1_request(now, rec, attempt);
+        }
+        for event in &rec.events {
+            let track = self.events.get_mut(&event.uuid).expect("known");
+            track.attempts += 1;
+            track.sends += 1;
+            track.raw.get_or_insert_with(|| event.raw.clone());
+            track.request_id = rec.header("PostHog-Request-Id").map(str::to_owned);
+            track.in_request = Some(t.id);
+        }
+        self.requests += 1;
+        self.retries += u64::from(attempt > 1);
+        self.in_flight.insert(
+            t.id,
+            Sent {
+                uuids: rec.uuids(),
+                at: t_now,
+                timeout: t.timeout,
+                hung: false,
+            },
+        );
+    }
+
+    /// Events keep their capture order in every request, and a new batch
+    /// takes the oldest queued events (never-sent ones), with no gap.
+    fn check_batch_order(&self, now: Now, t: &Transmit, rec: &Received) {
+        let seqs: Vec<Option<usize>> = rec
+            .events
+            .iter()
+            .map(|e| self.events.get(&e.uuid).map(|t| t.seq))
+            .collect();
+        if seqs.windows(2).any(|w| w[0] >= w[1]) {
+            violated!(now, "request {:?} is not in capture order: {seqs:?}", t.id);
+        }
+        let fresh = rec
+            .events
+            .iter()
+            .all(|e| self.events.get(&e.uuid).is_some_and(|t| t.sends == 0));
+        if !fresh {
+            return;
+        }
+        let queue = self
+            .live
+            .values()
+            .filter(|u| self.events[*u].sends == 0)
+            .take(rec.events.len());
+        if !queue.eq(rec.events.iter().map(|e| &e.uuid)) {
+            violated!(
+                now,
+                "new batch {:?} does not take the oldest queued events in order",
+                t.id
+            );
+        }
+    }
+
+    /// Whether the event is in a request the core still waits for.
+    fn is_flying(&self, track: &Track, now: Instant) -> bool {
+        track
+            .in_request
+            .and_then(|r| self.in_flight.get(&r))
+            .is_some_and(|s| self.counts_in_flight(s, now))
+    }
+
+    /// Whether the core still waits for this request's answer.
+    fn counts_in_flight(&self, sent: &Sent, now: Instant) -> bool {
+        now < sent
+            .at
+            .saturating_add(sent.timeout)
+            .saturating_add(CORE_GIVE_UP_GRACE)
+    }
+
+    /// The wire shape of the request around the events.
+    fn check_envelope(&self, now: Now, rec: &Received) {
+        let cfg = &self.cfg;
+        let sdk = format!("{}/{}", cfg.lib.name, cfg.lib.version);
+        let wall = now.wall.to_rfc3339();
+        let header = |name| rec.header(name);
+        if header("Content-Type") != Some("application/json") || header("User-Agent") != Some(&sdk)
+        {
+            violated!(now, "content type or user agent wrong: {:?}", rec.headers);
+        }
+        if (header("Content-Encoding") == Some("gzip")) != cfg.gzip {
+            violated!(
+                now,
+                "Content-Encoding {:?} with gzip {}",
+                header("Content-Encoding"),
+                cfg.gzip
+            );
+        }
+        for (name, value) in &cfg.headers {
+            if header(name) != Some(value) {
+                violated!(now, "user header {name} missing");
+            }
+        }
+        let mut keys: Vec<&str> = rec.fields.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let field = |name: &str| rec.field(name);
+        match cfg.protocol {
+            Protocol::PostHogV0 => {
+                let ok = keys == ["api_key", "historical_migration", "sent_at"]
+                    && field("api_key") == Some(&Value::from(cfg.api_key.expose()))
+                    && field("historical_migration")
+                        == Some(&Value::from(cfg.historical_migration))
+                    && field("sent_at") == Some(&Value::from(wall.clone()))
+                    && header("Authorization").is_none();
+                if !ok {
+                    violated!(
+                        now,
+                        "v0 envelope wrong (sent_at must be {wall}): {:?}",
+                        rec.fields
+                    );
+                }
+            }
+            Protocol::PostHogV1 => {
+                let want: &[&str] = if cfg.historical_migration {
+                    &["created_at", "historical_migration"]
+                } else {
+                    &["created_at"]
+                };
+                let historical_ok = !cfg.historical_migration
+                    || field("historical_migration") == Some(&Value::Bool(true));
+                if keys != want || !historical_ok || !is_rfc3339_z(field("created_at")) {
+                    violated!(now, "v1 envelope wrong: {:?}", rec.fields);
+                }
+                let bearer = format!("Bearer {}", cfg.api_key.expose());
+                if header("Authorization") != Some(&bearer)
+                    || header("PostHog-Sdk-Info") != Some(&sdk)
+                    || header("PostHog-Request-Timestamp") != Some(&wall)
+                {
+                    violated!(
+                        now,
+                        "v1 headers wrong (timestamp must be {wall}): {:?}",
+                        rec.headers
+                    );
+                }
+            }
+            Protocol::Json => {
+                if keys != ["sent_at"] || field("sent_at") != Some(&Value::from(wall.clone())) {
+                    violated!(
+                        now,
+                        "JSON envelope wrong (sent_at must be {wall}): {:?}",
+                        rec.fields
+                    );
+                }
+            }
+        }
+    }
+
+    /// PostHog v1: the attempt header counts attempts of the batch, the
+    /// request id and `created_at` stay the same on every retry.
+    fn check_v1_request(&mut self, now: Now, rec: &Received, attempt: u32) {
+        let header_attempt = rec
+            .header("PostHog-Attempt")
+            .and_then(|a| a.parse::<u32>().ok());
+        if header_attempt != Some(attempt) {
+            violated!(
+                now,
+                "PostHog-Attempt {header_attempt:?}, expected {attempt}"
+            );
+        }
+        let Some(id) = rec.header("PostHog-Request-Id") else {
+            violated!(now, "no PostHog-Request-Id");
+        };
+        if Uuid::parse_str(id).is_err() {
+            violated!(now, "PostHog-Request-Id {id} is not a uuid");
+        }
+        let previous = &self.events[&rec.events[0].uuid].request_id;
+        let created_at = rec.field("created_at").cloned().unwrap_or(Value::Null);
+        if attempt > 1 {
+            if previous.as_deref() != Some(id) {
+                violated!(
+                    now,
+                    "retry changed PostHog-Request-Id from {previous:?} to {id}"
+                );
+            }
+            if self.request_ids.get(id) != Some(&created_at) {
+                violated!(
+                    now,
+                    "retry changed created_at from {:?} to {created_at}",
+                    self.request_ids.get(id)
+                );
+            }
+        } else if self.request_ids.insert(id.to_owned(), created_at).is_some() {
+            violated!(now, "a new batch reused PostHog-Request-Id {id}");
+        }
+    }
+
+    /// One event's shape and content, the first time it is seen.
+    fn check_event(&self, now: Now, uuid: Uuid, event: &super::ingest::ReceivedEvent) {
+        let cfg = &self.cfg;
+        let value = event.value();
+        let v = &value;
+        let Some(object) = v.as_object() else {
+            violated!(now, "event is not an object: {}", event.raw);
+        };
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let shape_ok = match cfg.protocol {
+            Protocol::PostHogV0 | Protocol::Json => {
+                keys == ["distinct_id", "event", "properties", "timestamp", "uuid"]
+            }
+            Protocol::PostHogV1 => {
+                let allowed = [
+                    "distinct_id",
+                    "event",
+                    "options",
+                    "properties",
+                    "session_id",
+                    "timestamp",
+                    "uuid",
+                    "window_id",
+                ];
+                keys.iter().all(|k| allowed.contains(k))
+                    && [
+                        "distinct_id",
+                        "event",
+                        "options",
+                        "properties",
+                        "timestamp",
+                        "uuid",
+                    ]
+                    .iter()
+                    .all(|k| object.contains_key(*k))
+            }
+        };
+        if v["uuid"] != uuid.to_string() {
+            violated!(now, "the ingest read uuid {uuid} from {}", event.raw);
+        }
+        if !shape_ok {
+            violated!(now, "event keys {keys:?} wrong for {:?}", cfg.protocol);
+        }
+        let props = v["properties"].as_object();
+        let lib_ok = props.is_some_and(|p| {
+            p.get("$lib") == Some(&Value::from(cfg.lib.name.as_str()))
+                && p.get("$lib_version") == Some(&Value::from(cfg.lib.version.as_str()))
+                && (p.get("$geoip_disable") == Some(&Value::Bool(true))) == cfg.geoip_disable
+        });
+        if !lib_ok {
+            violated!(now, "SDK properties wrong: {}", v["properties"]);
+        }
+        let track = &self.events[&uuid];
+        let Some(view) = &track.view else {
+            return;
+        };
+        let timestamp = view
+            .given_timestamp
+            .unwrap_or(track.capture_wall)
+            .to_rfc3339();
+        if v["timestamp"] != timestamp {
+            violated!(
+                now,
+                "{uuid} has timestamp {}, expected {timestamp} (capture-time wall clock or the caller's)",
+                v["timestamp"]
+            );
+        }
+        if v["event"] != view.name.as_str() || v["distinct_id"] != view.distinct_id.as_str() {
+            violated!(now, "{uuid} name or distinct_id changed: {}", event.raw);
+        }
+        for (key, value) in &view.properties {
+            if props.and_then(|p| p.get(key)) != Some(value) {
+                violated!(
+                    now,
+                    "{uuid} property {key} is {:?}, expected {value}",
+                    props.and_then(|p| p.get(key))
+                );
+            }
+        }
+    }
+
+    /// The adapter reports request `id`; called just before the core hears it.
+    pub fn on_answer(
+        &mut self,
+        now: Now,
+        id: RequestId,
+        outcome: &Result<Response, TransportError>,
+    ) {
+        let Some(sent) = self.in_flight.remove(&id) else {
+            violated!(
+                now,
+                "answer to {id:?}, which was never sent or already answered"
+            );
+        };
+        for uuid in &sent.uuids {
+            let track = self.events.get_mut(uuid).expect("known");
+            if track.in_request == Some(id) {
+                track.in_request = None;
+            }
+        }
+        let abandoned = !self.counts_in_flight(&sent, now.monotonic);
+        let past_deadline = self.draining_deadline().is_some_and(|d| now.monotonic >= d)
+            || self.shutdown.as_ref().is_some_and(|s| s.done);
+        if abandoned || past_deadline {
+            // The core no longer knows this request: the answer changes nothing.
+            return;
+        }
+        self.answering = Some(id);
+        self.answering_uuids = sent.uuids.iter().copied().collect();
+        let live: Vec<Uuid> = sent
+            .uuids
+            .iter()
+            .copied()
+            .filter(|u| self.events[u].resolution.is_none())
+            .collect();
+        let expect_all = |this: &mut Self, uuids: &[Uuid], e: Expect| {
+            this.expected.extend(uuids.iter().map(|u| (*u, e)));
+        };
+        let response = match outcome {
+            Err(_) => return self.transient(now, &live, None, false),
+            Ok(r) => r,
+        };
+        let retry_after = response
+            .retry_after
+            .as_deref()
+            .and_then(|v| retry_after_floor(v, now.wall));
+        let delivered = Expect::Resolved(Resolution::Delivered(id));
+        let dropped = |r| Expect::Resolved(Resolution::Dropped(r));
+        if (200..=299).contains(&response.status) {
+            self.backoff_upper = None;
+        }
+        match response.status {
+            200..=299 if self.cfg.protocol == Protocol::PostHogV1 => {
+                let results = v1_results(&response.body);
+                let mut retry = Vec::new();
+                for uuid in live {
+                    let e = match results.get(&uuid).map(String::as_str) {
+                        Some("retry") => {
+                            retry.push(uuid);
+                            continue;
+                        }
+                        Some("drop") => dropped(DropReason::ServerDropped),
+                        Some("limited") => dropped(DropReason::ServerLimited),
+                        _ => delivered,
+                    };
+                    self.expected.push((uuid, e));
+                }
+                self.transient(now, &retry, retry_after, false);
+            }
+            200..=299 => expect_all(self, &live, delivered),
+            413 if sent.uuids.len() == 1 => expect_all(self, &live, dropped(DropReason::TooLarge)),
+            413 => {
+                for uuid in &live {
+                    let track = self.events.get_mut(uuid).expect("known");
+                    track.attempts = 0;
+                    track.not_before = now.monotonic;
+                    track.due_by = now.monotonic;
+                }
+                expect_all(self, &live, Expect::Pending);
+            }
+            429 => self.transient(now, &live, retry_after, true),
+            408 | 500..=599 => self.transient(now, &live, retry_after, false),
+            status => expect_all(self, &live, dropped(DropReason::Rejected(status))),
+        }
+    }
+
+    /// A transient failure of these events' batch.
+    fn transient(&mut self, now: Now, uuids: &[Uuid], retry_after: Option<Duration>, pause: bool) {
+        let Some(first) = uuids.first() else {
+            return;
+        };
+        let policy = self.cfg.retry;
+        let attempts = self.events[first].attempts;
+        let exhausted = attempts >= policy.max_attempts;
+        let asked = retry_after.map_or(Duration::ZERO, |d| d.min(policy.max_backoff));
+        if pause {
+            self.pause_until = self.pause_until.max(now.monotonic.saturating_add(asked));
+        }
+        let (low, high) = self.backoff_bounds(attempts);
+        let ready = now.monotonic.saturating_add(low.max(asked));
+        let ready_by = now.monotonic.saturating_add(high.max(asked));
+        // The destination holds even when the batch has no attempts left.
+        let hold = if pause {
+            &mut self.pause_upper
+        } else {
+            self.backoff_upper.get_or_insert(Instant::ZERO)
+        };
+        *hold = (*hold).max(ready_by);
+        if exhausted {
+            let e = Expect::Resolved(Resolution::Dropped(DropReason::RetriesExhausted));
+            self.expected.extend(uuids.iter().map(|u| (*u, e)));
+            return;
+        }
+        for uuid in uuids {
+            let track = self.events.get_mut(uuid).expect("known");
+            track.not_before = ready;
+            track.due_by = ready_by;
+            self.expected.push((*uuid, Expect::Pending));
+        }
+    }
+
+    // ---- outputs
+
+    pub fn on_notice(&mut self, now: Now, notice: &Notice, core: &Core, ingest: &Ingest) {
+        match notice {
+            Notice::Delivered { request, uuids } => {
+                if self.answering != Some(*request) {
+                    violated!(
+                        now,
+                        "Delivered for {request:?} while handling {:?}",
+                        self.answering
+                    );
+                }
+                for uuid in uuids {
+                    if !self.answering_uuids.contains(uuid) {
+                        violated!(
+                            now,
+                            "Delivered for {request:?} names {uuid}, which that request did not carry"
+                        );
+                    }
+                    self.resolve(now, uuid, Resolution::Delivered(*request));
+                    if ingest.stored_count(uuid) == 0 {
+                        violated!(
+                            now,
+                            "{uuid} reported delivered but the ingest never stored it"
+                        );
+                    }
+                }
+                self.delivered += uuids.len() as u64;
+            }
+            Notice::Dropped { reason, uuids } => {
+                for uuid in uuids {
+                    self.resolve(now, uuid, Resolution::Dropped(*reason));
+                    let track = &self.events[uuid];
+                    let allowed = match reason {
+                        DropReason::BeforeSend
+                        | DropReason::InvalidEvent
+                        | DropReason::ShutDown => false,
+                        DropReason::QueueFull => {
+                            let refused = matches!(self.last_capture, Some(Err(_)));
+                            self.cfg.overflow == tidings::OverflowPolicy::DropOldest
+                                && track.sends == 0
+                                && !refused
+                        }
+                        DropReason::ShutdownDeadline => self
+                            .shutdown
+                            .as_ref()
+                            .is_some_and(|s| now.monotonic >= s.deadline),
+                        DropReason::RetriesExhausted => {
+                            self.answering_uuids.contains(uuid)
+                                || track
+                                    .in_request
+                                    .is_some_and(|r| self.in_flight.get(&r).is_some_and(|s| s.hung))
+                        }
+                        DropReason::TooLarge
+                        | DropReason::Rejected(_)
+                        | DropReason::ServerDropped
+                        | DropReason::ServerLimited => self.answering_uuids.contains(uuid),
+                    };
+                    if !allowed {
+                        violated!(
+                            now,
+                            "{uuid} dropped as {reason} (sent {} times, shutdown {:?})",
+                            track.sends,
+                            self.shutdown.as_ref().map(|s| s.deadline)
+                        );
+                    }
+                }
+                *self.drops.entry(*reason).or_default() += uuids.len() as u64;
+            }
+            Notice::Warning {
+                reason,
+                count,
+                interval,
+            } => {
+                if *interval != self.cfg.warning_interval || *count == 0 {
+                    violated!(now, "warning {notice:?}");
+                }
+                let entry = self.warnings.entry(*reason).or_insert((Instant::ZERO, 0));
+                if entry.1 > 0 && now.monotonic < entry.0.saturating_add(*interval) {
+                    violated!(
+                        now,
+                        "two {reason} warnings within {interval:?} ({:?} and now)",
+                        entry.0
+                    );
+                }
+                *entry = (now.monotonic, entry.1 + count);
+            }
+            Notice::FlushDone { id, outcome } => {
+                let Some(flush) = self.flushes.get(id) else {
+                    violated!(now, "FlushDone for unknown {id:?}");
+                };
+                if flush.done {
+                    violated!(now, "FlushDone twice for {id:?}");
+                }
+                let pending = self.live.range(..flush.upto).count() as u64;
+                match outcome {
+                    FlushOutcome::Completed if pending > 0 => {
+                        violated!(
+                            now,
+                            "flush {id:?} completed with {pending} of its events pending"
+                        )
+                    }
+                    FlushOutcome::TimedOut { pending: reported } => {
+                        if now.monotonic < flush.deadline || *reported != pending || pending == 0 {
+                            violated!(
+                                now,
+                                "flush {id:?} timed out with {reported} pending (model: {pending}, deadline {:?})",
+                                flush.deadline
+                            );
+                        }
+                    }
+                    FlushOutcome::Completed => {}
+                }
+                self.flushes.get_mut(id).expect("known").done = true;
+            }
+            Notice::ShutdownDone { outcome } => {
+                let Some(shutdown) = &self.shutdown else {
+                    violated!(now, "ShutdownDone without shutdown");
+                };
+                if shutdown.done {
+                    violated!(now, "ShutdownDone twice");
+                }
+                let ok = match outcome {
+                    ShutdownOutcome::Drained => now.monotonic <= shutdown.deadline,
+                    ShutdownOutcome::DeadlineReached { dropped } => {
+                        now.monotonic >= shutdown.deadline
+                            && *dropped
+                                == self
+                                    .drops
+                                    .get(&DropReason::ShutdownDeadline)
+                                    .copied()
+                                    .unwrap_or(0)
+                    }
+                };
+                if !ok || self.unresolved > 0 || core.pending() > 0 {
+                    violated!(
+                        now,
+                        "{outcome:?} with {} events unresolved (deadline {:?})",
+                        self.unresolved,
+                        shutdown.deadline
+                    );
+                }
+                self.shutdown.as_mut().expect("set").done = true;
+            }
+        }
+    }
+
+    /// After every input and the drain that follows it.
+    pub fn after_step(&mut self, now: Now, core: &Core) {
+        let t = now.monotonic;
+        for (uuid, expect) in std::mem::take(&mut self.expected) {
+            let got = self.events[&uuid].resolution;
+            let ok = match expect {
+                Expect::Pending => got.is_none(),
+                Expect::Resolved(r) => got == Some(r),
+            };
+            if !ok {
+                violated!(
+                    now,
+                    "after the answer to {:?}, {uuid} should be {expect:?} but is {got:?}",
+                    self.answering
+                );
+            }
+        }
+        self.answering = None;
+        self.answering_uuids.clear();
+        self.last_capture = None;
+
+        let stats = core.stats();
+        let drops: BTreeMap<DropReason, u64> = stats
+            .dropped
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| (*r, *n))
+            .collect();
+        if !stats.adds_up()
+            || stats.captured != self.captured
+            || stats.delivered != self.delivered
+            || stats.pending != self.unresolved as u64
+            || drops != self.drops
+            || stats.requests != self.requests
+            || stats.retries != self.retries
+        {
+            violated!(
+                now,
+                "stats {stats:?} disagree with the model: captured {}, delivered {}, pending {}, dropped {:?}",
+                self.captured,
+                self.delivered,
+                self.unresolved,
+                self.drops
+            );
+        }
+        let (mut queued, mut in_flight) = (0, 0);
+        for uuid in self.live.values() {
+            let track = &self.events[uuid];
+            queued += u64::from(track.sends == 0);
+            let flying = self.is_flying(track, t);
+            in_flight += u64::from(flying);
+        }
+        if stats.queued != queued || stats.in_flight != in_flight {
+            violated!(
+                now,
+                "stats say {} queued and {} in flight, the model {queued} and {in_flight}",
+                stats.queued,
+                stats.in_flight
+            );
+        }
+        let sent_bytes: usize = self
+            .live
+            .values()
+            .filter_map(|u| self.events[u].raw.as_ref().map(String::len))
+            .sum();
+        if (stats.pending == 0) != (stats.pending_bytes == 0)
+            || stats.pending_bytes < sent_bytes as u64
+        {
+            violated!(
+                now,
+                "pending_bytes {} for {} pending events ({sent_bytes} bytes of them already sent)",
+                stats.pending_bytes,
+                stats.pending
+            );
+        }
+        if stats.pending > self.cfg.max_queue_events as u64
+            || stats.pending_bytes > self.cfg.max_queue_bytes as u64
+        {
+            violated!(
+                now,
+                "queue over its limits: {} events, {} bytes",
+                stats.pending,
+                stats.pending_bytes
+            );
+        }
+        if core.requests_in_flight() > self.cfg.max_in_flight {
+            violated!(
+                now,
+                "{} requests in flight (max {})",
+                core.requests_in_flight(),
+                self.cfg.max_in_flight
+            );
+        }
+
+        let deadline = core.poll_timeout();
+        if let Some(d) = deadline
+            && d.at <= t
+        {
+            violated!(
+                now,
+                "after a full drain the core asks to be woken at {d:?}, not later than now: a busy loop"
+            );
+        }
+        for (id, flush) in &self.flushes {
+            if !flush.done
+                && (flush.deadline <= t || deadline.is_none_or(|d| d.at > flush.deadline))
+            {
+                violated!(
+                    now,
+                    "flush {id:?} (deadline {:?}) unresolved, next wake-up {deadline:?}",
+                    flush.deadline
+                );
+            }
+        }
+        if let Some(s) = &self.shutdown {
+            if !s.done && (s.deadline <= t || deadline.is_none_or(|d| d.at > s.deadline)) {
+                violated!(
+                    now,
+                    "shutdown deadline {:?} not kept, next wake-up {deadline:?}",
+                    s.deadline
+                );
+            }
+            if s.done && (!core.is_shut_down() || core.pending() > 0) {
+                violated!(now, "shut down with {} pending", core.pending());
+            }
+        }
+        self.check_sent_in_time(now, core, deadline.map(|d| d.at));
+        if deadline.is_none() && (stats.pending > 0 || core.requests_in_flight() > 0) {
+            violated!(
+                now,
+                "the core will never wake up again with {} events pending",
+                stats.pending
+            );
+        }
+    }
+
+    /// With a free slot, a batch waiting for its retry must go out by its
+    /// latest backoff (or the end of a pause), and the queue once it is ready
+    /// (flush_at events, flush_interval old, a flush or a shutdown pending)
+    /// and no pause or post-failure hold can still apply.
+    fn check_sent_in_time(&mut self, now: Now, core: &Core, wake: Option<Instant>) {
+        let t = now.monotonic;
+        let due: Vec<Instant> = self
+            .hung_give_ups
+            .iter()
+            .filter(|(give_up, _)| *give_up <= t)
+            .map(|(_, hold)| *hold)
+            .collect();
+        self.hung_give_ups.retain(|(give_up, _)| *give_up > t);
+        for hold in due {
+            let upper = self.backoff_upper.get_or_insert(Instant::ZERO);
+            *upper = (*upper).max(hold);
+        }
+        if self.shutdown.as_ref().is_some_and(|s| s.done)
+            || core.requests_in_flight() >= self.cfg.max_in_flight
+        {
+            return;
+        }
+        let (mut queued, mut oldest, mut retry_by) = (0, None, None::<Instant>);
+        for uuid in self.live.values() {
+            let track = &self.events[uuid];
+            if track.sends == 0 {
+                queued += 1;
+                oldest.get_or_insert(track.captured_at);
+                continue;
+            }
+            let flying = self.is_flying(track, t);
+            if !flying {
+                retry_by = Some(retry_by.map_or(track.due_by, |r| r.min(track.due_by)));
+            }
+        }
+        let urgent = queued >= self.cfg.flush_at
+            || self.flushes.values().any(|f| !f.done)
+            || self.shutdown.is_some();
+        let queue_by = oldest.map(|oldest| {
+            let ready = if urgent {
+                t
+            } else {
+                oldest.saturating_add(self.cfg.flush_interval)
+            };
+            ready.max(self.backoff_upper.unwrap_or(Instant::ZERO))
+        });
+        let Some(by) = [retry_by, queue_by].into_iter().flatten().min() else {
+            return;
+        };
+        let by = by.max(self.pause_upper);
+        if by <= t || wake.is_none_or(|w| w > by) {
+            violated!(
+                now,
+                "with a free slot, a request is due by {by:?} ({queued} queued, retry by {retry_by:?}, pause until {:?}, hold until {:?}) but the core waits until {wake:?}",
+                self.pause_upper,
+                self.backoff_upper
+            );
+        }
+    }
+
+    /// Once nothing more will happen.
+    pub fn at_end(&self, core: &Core, ingest: &Ingest) {
+        let now = Now::default();
+        if self.unresolved > 0 {
+            violated!(now, "{} events never resolved", self.unresolved);
+        }
+        let stats = core.stats();
+        for (reason, dropped) in &stats.dropped {
+            let warned = self.warnings.get(reason).map_or(0, |w| w.1);
+            if warned != *dropped {
+                violated!(
+                    now,
+                    "{dropped} events dropped as {reason}, but warnings reported {warned}"
+                );
+            }
+        }
+        if self.flushes.values().any(|f| !f.done) {
+            violated!(now, "a flush never finished");
+        }
+        if self.shutdown.as_ref().is_some_and(|s| !s.done) {
+            violated!(now, "the shutdown never finished");
+        }
+        for request in &ingest.requests {
+            for uuid in &request.stored {
+                if !self.events.contains_key(uuid) {
+                    violated!(now, "the ingest stored {uuid}, which was never accepted");
+                }
+            }
+        }
+    }
+
+    /// Accepted events in capture order.
+    pub fn accepted(&self) -> &[Uuid] {
+        &self.order
+    }
+}
+
+fn is_rfc3339_z(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_str)
+        .is_some_and(|s| s.len() == 24 && s.ends_with('Z') && WallTime::parse_rfc3339(s).is_some())
+}
+
+/// What a Retry-After value asks for, measured on the client's wall clock:
+/// delay-seconds or an HTTP-date (RFC 9110); anything else asks nothing.
+fn retry_after_floor(value: &str, wall: WallTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    let wall = UNIX_EPOCH + Duration::from_millis(wall.unix_millis());
+    Some(date.duration_since(wall).unwrap_or(Duration::ZERO))
+}
+
+/// PostHog v1's `results`: uuid -> result word.
+fn v1_results(body: &[u8]) -> HashMap<Uuid, String> {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut out = HashMap::new();
+    if let Some(results) = parsed.get("results").and_then(Value::as_object) {
+        for (key, entry) in results {
+            if let (Ok(uuid), Some(word)) = (
+                Uuid::parse_str(key),
+                entry.get("result").and_then(Value::as_str),
+            ) {
+                out.insert(uuid, word.to_owned());
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,483 @@
+//! Deterministic simulation of the real [`Core`]: a virtual clock, a scripted
+//! user, a seeded fake network and ingest ([`ingest`]), and a reference model
+//! ([`invariants`]) checked after every input.
+//!
+//! Like quinn's `Pair::step`, [`Sim::step`] jumps the clock to the earliest of
+//! the core's `poll_timeout`, the network's next answer and the script's next
+//! action, feeds exactly one input, drains the outputs and runs the checks. A
+//! bounded step count (in all, and at one instant) turns a runaway loop into a
+//! failure instead of a hang.
+#![allow(dead_code)]
+
+pub mod ingest;
+pub mod invariants;
+pub mod rng;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::Duration;
+
+use tidings::{
+    CaptureError, Config, Core, Event, FlushId, Instant, Notice, Now, RequestId, Response,
+    Transmit, TransportError, Uuid, WallTime,
+};
+
+#[allow(unused_imports)]
+pub use ingest::{Answer, FaultProfile, Ingest, Plan, Received, RetryAfter, V1Result};
+#[allow(unused_imports)]
+pub use invariants::Checker;
+#[allow(unused_imports)]
+pub use rng::SimRng;
+
+/// The true wall clock at the monotonic origin: 2025-11-23T12:53:20Z.
+pub const WALL_ORIGIN_MS: u64 = 1_763_902_400_000;
+
+const MAX_STEPS: u64 = 100_000;
+const MAX_STEPS_AT_ONE_INSTANT: u32 = 5_000;
+
+/// Something the user does at a scheduled time.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Capture(Event),
+    Flush(Duration),
+    Shutdown(Duration),
+    /// Moves the wall clock by this many milliseconds (either way); the
+    /// monotonic clock is untouched.
+    JumpWall(i64),
+}
+
+struct Scheduled {
+    at: Instant,
+    action: Action,
+}
+
+/// An answer travelling back to the adapter.
+struct InNetwork {
+    at: Instant,
+    seq: u64,
+    id: RequestId,
+    outcome: Result<Response, TransportError>,
+}
+
+/// A request kept open for the test to answer.
+struct Held {
+    id: RequestId,
+    index: usize,
+}
+
+pub struct Sim {
+    pub core: Core,
+    pub ingest: Ingest,
+    pub check: Checker,
+    mono: Instant,
+    /// Client wall clock minus true wall clock.
+    skew_ms: i64,
+    script: Vec<Scheduled>,
+    network: Vec<InNetwork>,
+    held: Vec<Held>,
+    net_seq: u64,
+    /// Every notice, stamped with the virtual time it came out.
+    pub notices: Vec<(Instant, Notice)>,
+    pub captures: Vec<(Instant, Result<Uuid, CaptureError>)>,
+    steps: u64,
+    pub max_steps: u64,
+    same_instant: u32,
+    trace: Option<Vec<String>>,
+}
+
+impl Sim {
+    /// A core seeded with 1 and an ingest that always answers 200 in 10 ms.
+    pub fn new(config: Config) -> Sim {
+        Sim::with(
+            config.clone(),
+            config,
+            1,
+            Ingest::new(FaultProfile::reliable(), 1),
+        )
+    }
+
+    /// `checked` is what the reference model believes the configuration is
+    /// (the same as `config`, except in the harness's own tests).
+    pub fn with(config: Config, checked: Config, seed: u64, ingest: Ingest) -> Sim {
+        let core = Core::new(config, seed).expect("valid configuration");
+        let check = Checker::new(checked, core.url().to_owned());
+        Sim {
+            core,
+            ingest,
+            check,
+            mono: Instant::ZERO,
+            skew_ms: 0,
+            script: Vec::new(),
+            network: Vec::new(),
+            held: Vec::new(),
+            net_seq: 0,
+            notices: Vec::new(),
+            captures: Vec::new(),
+            steps: 0,
+            max_steps: MAX_STEPS,
+            same_instant: 0,
+            trace: None,
+        }
+    }
+
+    /// Keeps a log of every step, stamped in virtual time.
+    pub fn enable_trace(&mut self) {
+        self.trace = Some(Vec::new());
+    }
+
+    pub fn trace_tail(&self, lines: usize) -> String {
+        let trace = self.trace.as_deref().unwrap_or_default();
+        trace[trace.len().saturating_sub(lines)..].join("\n")
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            let t = self.mono.since_origin().as_secs_f64();
+            trace.push(format!("[{t:>10.3}s] {}", line()));
+        }
+    }
+
+    // ---- clocks
+
+    pub fn now(&self) -> Now {
+        Now::new(self.mono, self.client_wall())
+    }
+
+    pub fn mono(&self) -> Instant {
+        self.mono
+    }
+
+    pub fn client_wall(&self) -> WallTime {
+        let true_ms = (WALL_ORIGIN_MS + self.mono.since_origin().as_millis() as u64) as i64;
+        WallTime::from_unix_millis(true_ms.saturating_add(self.skew_ms).max(0) as u64)
+    }
+
+    pub fn server_wall(&self) -> WallTime {
+        WallTime::from_unix_millis(WALL_ORIGIN_MS + self.mono.since_origin().as_millis() as u64)
+    }
+
+    /// Moves the client's wall clock; takes effect at the next input.
+    pub fn jump_wall(&mut self, delta_ms: i64) {
+        self.skew_ms += delta_ms;
+        self.log(|| format!("wall clock jumps by {delta_ms} ms"));
+    }
+
+    // ---- inputs, each followed by a full drain and the checks
+
+    pub fn capture(&mut self, event: Event) -> Result<Uuid, CaptureError> {
+        let now = self.now();
+        let view = invariants::CaptureView::of(&event);
+        let name = event.name().to_owned();
+        let result = self.core.capture(now, event);
+        self.check.on_capture(now, view, &result);
+        self.log(|| format!("capture {name:?} -> {result:?}"));
+        self.captures.push((now.monotonic, result.clone()));
+        self.settle(now);
+        result
+    }
+
+    pub fn flush(&mut self, timeout: Duration) -> FlushId {
+        let now = self.now();
+        let id = self.core.flush(now, timeout);
+        self.check.on_flush(now, id, timeout);
+        self.log(|| format!("flush {id:?} timeout {timeout:?}"));
+        self.settle(now);
+        id
+    }
+
+    pub fn shutdown(&mut self, timeout: Duration) {
+        let now = self.now();
+        self.check.on_shutdown(now, timeout);
+        self.log(|| format!("shutdown timeout {timeout:?}"));
+        self.core.shutdown(now, timeout);
+        self.settle(now);
+    }
+
+    fn wake(&mut self) {
+        let now = self.now();
+        let reason = self.core.poll_timeout().map(|d| d.reason);
+        self.log(|| format!("timeout {reason:?}"));
+        self.core.handle_timeout(now);
+        self.settle(now);
+    }
+
+    fn deliver(&mut self, id: RequestId, outcome: Result<Response, TransportError>) {
+        let now = self.now();
+        self.log(|| match &outcome {
+            Ok(r) => format!(
+                "answer {id:?}: {} retry-after {:?} body {}",
+                r.status,
+                r.retry_after,
+                String::from_utf8_lossy(&r.body)
+            ),
+            Err(e) => format!("answer {id:?}: {e}"),
+        });
+        self.check.on_answer(now, id, &outcome);
+        self.core.handle_response(now, id, outcome);
+        self.settle(now);
+    }
+
+    /// Answers a held request now.
+    pub fn answer(&mut self, id: RequestId, plan: Plan) {
+        let pos = self
+            .held
+            .iter()
+            .position(|h| h.id == id)
+            .unwrap_or_else(|| panic!("{id:?} is not held"));
+        let held = self.held.remove(pos);
+        let wall = self.server_wall();
+        let outcome = match self.ingest.answer_held(held.index, &plan, wall) {
+            Answer::Response(r) => Ok(r),
+            Answer::Timeout => Err(TransportError::Timeout),
+            Answer::Connection => Err(TransportError::Connection("reset".into())),
+            Answer::Hang | Answer::Hold => panic!("answer a held request with a real answer"),
+        };
+        self.deliver(id, outcome);
+    }
+
+    /// Requests held open for the test, oldest first.
+    pub fn held(&self) -> Vec<RequestId> {
+        self.held.iter().map(|h| h.id).collect()
+    }
+
+    /// Drains the outputs (notices, requests) and runs the checks.
+    fn settle(&mut self, now: Now) {
+        loop {
+            self.drain_notices(now);
+            match self.core.poll_transmit(now) {
+                Some(transmit) => self.transmit(now, transmit),
+                None => break,
+            }
+        }
+        self.drain_notices(now);
+        self.check.after_step(now, &self.core);
+    }
+
+    fn drain_notices(&mut self, now: Now) {
+        while let Some(notice) = self.core.poll_notice() {
+            self.log(|| format!("notice {notice:?}"));
+            self.check.on_notice(now, &notice, &self.core, &self.ingest);
+            self.notices.push((now.monotonic, notice));
+        }
+    }
+
+    /// Performs a request: the ingest reads it now and the answer is put
+    /// on the network (or never comes, or is held).
+    fn transmit(&mut self, now: Now, transmit: Transmit) {
+        let body = transmit.body.to_bytes();
+        assert_eq!(
+            transmit.body.to_json().len(),
+            transmit.body.json_len(),
+            "Body::json_len differs from the JSON's byte length"
+        );
+        let (index, decision) = self.ingest.receive(ingest::Incoming {
+            at: now.monotonic,
+            server_wall: self.server_wall(),
+            id: transmit.id,
+            timeout: transmit.timeout,
+            url: &transmit.url,
+            headers: &transmit.headers,
+            body: &body,
+        });
+        let received = &self.ingest.requests[index];
+        self.check.on_transmit(now, &transmit, received);
+        let plan = received.plan.clone();
+        self.log(|| {
+            format!(
+                "send {:?}: {} events, {} bytes, timeout {:?} -> {plan:?} after {:?}",
+                transmit.id,
+                transmit.body.event_count(),
+                transmit.body.json_len(),
+                transmit.timeout,
+                decision.latency
+            )
+        });
+        let sent = now.monotonic;
+        let timed_out = (
+            sent.saturating_add(transmit.timeout),
+            Err(TransportError::Timeout),
+        );
+        let arrival = match decision.answer {
+            Answer::Response(r) if decision.latency < transmit.timeout => {
+                Some((sent.saturating_add(decision.latency), Ok(r)))
+            }
+            Answer::Response(_) => {
+                // The adapter gave up first; whatever the server did stands.
+                self.ingest.answer_lost(index);
+                Some(timed_out)
+            }
+            Answer::Timeout => Some(timed_out),
+            Answer::Connection => Some((
+                sent.saturating_add(decision.latency.min(transmit.timeout)),
+                Err(TransportError::Connection(
+                    "connection reset by peer".into(),
+                )),
+            )),
+            Answer::Hang => {
+                // The adapter reports long after the core gave up: ignored.
+                self.check.mark_hung(transmit.id);
+                let late =
+                    transmit.timeout + invariants::CORE_GIVE_UP_GRACE + Duration::from_secs(1);
+                Some((sent.saturating_add(late), Ok(Response::new(200))))
+            }
+            Answer::Hold => {
+                self.held.push(Held {
+                    id: transmit.id,
+                    index,
+                });
+                None
+            }
+        };
+        if let Some((at, outcome)) = arrival {
+            self.net_seq += 1;
+            self.network.push(InNetwork {
+                at,
+                seq: self.net_seq,
+                id: transmit.id,
+                outcome,
+            });
+        }
+    }
+
+    // ---- the virtual clock
+
+    /// Schedules a user action (kept in time order, ties in call order).
+    pub fn schedule(&mut self, at: Instant, action: Action) {
+        let pos = self.script.partition_point(|s| s.at <= at);
+        self.script.insert(pos, Scheduled { at, action });
+    }
+
+    /// When the next thing happens without a new input from the test.
+    pub fn next_time(&self) -> Option<Instant> {
+        let core = self.core.poll_timeout().map(|d| d.at);
+        let network = self.network.iter().map(|n| n.at).min();
+        let script = self.script.first().map(|s| s.at);
+        [core, network, script].into_iter().flatten().min()
+    }
+
+    /// Jumps to the next moment something happens and feeds one input:
+    /// the core's timer first, then the network's earliest answer, then the
+    /// script. Returns false when nothing more will ever happen.
+    pub fn step(&mut self) -> bool {
+        let Some(next) = self.next_time() else {
+            return false;
+        };
+        self.steps += 1;
+        assert!(
+            self.steps <= self.max_steps,
+            "runaway: more than {} steps (virtual time {:?}, next {next:?}, {:?})",
+            self.max_steps,
+            self.mono,
+            self.core.poll_timeout()
+        );
+        if next > self.mono {
+            self.mono = next;
+            self.same_instant = 0;
+        } else {
+            self.same_instant += 1;
+            assert!(
+                self.same_instant <= MAX_STEPS_AT_ONE_INSTANT,
+                "busy loop: {MAX_STEPS_AT_ONE_INSTANT} steps at {:?} without time passing ({:?})",
+                self.mono,
+                self.core.poll_timeout()
+            );
+        }
+        let now = self.mono;
+        if self.core.poll_timeout().is_some_and(|d| d.at <= now) {
+            self.wake();
+            return true;
+        }
+        let arrived = self
+            .network
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.at <= now)
+            .min_by_key(|(_, n)| (n.at, n.seq))
+            .map(|(i, _)| i);
+        if let Some(i) = arrived {
+            let n = self.network.remove(i);
+            self.deliver(n.id, n.outcome);
+            return true;
+        }
+        let scheduled = self.script.remove(0);
+        match scheduled.action {
+            Action::Capture(event) => drop(self.capture(event)),
+            Action::Flush(timeout) => drop(self.flush(timeout)),
+            Action::Shutdown(timeout) => self.shutdown(timeout),
+            Action::JumpWall(delta) => self.jump_wall(delta),
+        }
+        true
+    }
+
+    /// Runs everything due up to `t`, then moves the clock to `t`.
+    pub fn run_until(&mut self, t: Instant) {
+        while self.next_time().is_some_and(|n| n <= t) {
+            self.step();
+        }
+        self.mono = self.mono.max(t);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.mono.saturating_add(d));
+    }
+
+    /// Runs until nothing more will happen (held requests stay held).
+    pub fn run_until_idle(&mut self) {
+        while self.step() {}
+    }
+
+    /// Runs until idle and checks the end state: every event resolved, every
+    /// warning reported, every flush and the shutdown done.
+    pub fn finish(&mut self) {
+        self.run_until_idle();
+        assert!(
+            self.held.is_empty(),
+            "requests still held: {:?}",
+            self.held()
+        );
+        self.check.at_end(&self.core, &self.ingest);
+    }
+
+    // ---- what happened
+
+    pub fn requests(&self) -> &[Received] {
+        &self.ingest.requests
+    }
+
+    /// The notices `keep` selects, with when they came out.
+    pub fn notices_of(&self, keep: impl Fn(&Notice) -> bool) -> Vec<(Instant, Notice)> {
+        self.notices
+            .iter()
+            .filter(|(_, n)| keep(n))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A cheap hasher for the harness's maps (SipHash dominates a debug-build
+/// run otherwise). Keys are uuids and ids, not attacker-controlled.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+
+/// `Instant` at `ms` milliseconds.
+pub fn ms(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}

@@ -1,0 +1,458 @@
+//! The randomized run: for each seed a random configuration, fault profile
+//! and workload, driven through the simulation with every invariant checked
+//! after every input.
+//!
+//! - `TIDINGS_SIM_SEEDS=<n>` runs `n` seeds (default 10,000);
+//! - `TIDINGS_SIM_SEED=<n>` replays exactly seed `n`, with a trace.
+
+mod sim;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use sim::{Action, FaultProfile, Ingest, Plan, Sim, SimRng, ms};
+use tidings::{
+    Config, DropReason, Event, FlushOutcome, Instant, Notice, OverflowPolicy, Protocol,
+    RetryPolicy, ShutdownOutcome, Uuid, WallTime,
+};
+
+const DEFAULT_SEEDS: u64 = 10_000;
+
+fn random_config(rng: &mut SimRng) -> Config {
+    let protocol = rng.pick(&[Protocol::PostHogV0, Protocol::PostHogV1, Protocol::Json]);
+    let host = match protocol {
+        Protocol::Json => "https://ingest.sim/collect?source=sim",
+        _ => "https://ingest.sim",
+    };
+    let mut c = Config::new("phc_sim_key", host);
+    c.protocol = protocol;
+    c.gzip = rng.chance(0.08); // gzip is slow in debug builds
+    c.historical_migration = rng.chance(0.2);
+    c.geoip_disable = rng.chance(0.3);
+    if protocol == Protocol::Json || rng.chance(0.2) {
+        c.headers.push(("X-Write-Key".into(), "sim-secret".into()));
+    }
+    c.max_batch_events = rng.usize(1, 40);
+    c.flush_at = rng.usize(1, c.max_batch_events);
+    c.max_event_bytes = rng.usize(200, 1500);
+    c.max_batch_bytes = c.max_event_bytes + rng.usize(0, 6000);
+    while c.validate().is_err_and(|e| e.field == "max_batch_bytes") {
+        c.max_batch_bytes += 16;
+    }
+    c.flush_interval = rng.millis(20, 2000);
+    c.max_queue_events = rng.usize(1, 200);
+    c.max_queue_bytes = c.max_event_bytes + rng.usize(0, 40_000);
+    c.overflow = rng.pick(&[OverflowPolicy::DropNewest, OverflowPolicy::DropOldest]);
+    c.max_in_flight = rng.usize(1, 6);
+    c.request_timeout = rng.millis(100, 3000);
+    let initial = rng.millis(5, 500);
+    c.retry = RetryPolicy {
+        initial_backoff: initial,
+        max_backoff: (initial * rng.range(1, 50) as u32).min(Duration::from_secs(10)),
+        max_attempts: rng.range(1, 6) as u32,
+        jitter: rng.unit() * 0.5,
+    };
+    c.warning_interval = rng.millis(50, 5000);
+    if rng.chance(0.15) {
+        c = c.with_before_send(|mut event| match event.name() {
+            "drop_me" => None,
+            "rename_me" => {
+                event.set_name("renamed");
+                event.set_property("hooked", true);
+                Some(event)
+            }
+            _ => Some(event),
+        });
+    }
+    c.validate().expect("generated config is valid");
+    c
+}
+
+fn random_faults(rng: &mut SimRng, span: Duration) -> FaultProfile {
+    let lo = rng.range(0, 200);
+    let mut p = FaultProfile {
+        latency_ms: (lo, lo + rng.range(0, 400)),
+        ..FaultProfile::default()
+    };
+    if rng.chance(0.15) {
+        return p; // a perfect server
+    }
+    let share = |rng: &mut SimRng, max: f64| {
+        if rng.chance(0.6) {
+            rng.unit() * max
+        } else {
+            0.0
+        }
+    };
+    p.server_error = share(rng, 0.25);
+    p.rate_limit = share(rng, 0.15);
+    p.final_error = share(rng, 0.05);
+    p.timeout_stored = share(rng, 0.1);
+    p.timeout_lost = share(rng, 0.1);
+    p.connection = share(rng, 0.1);
+    p.hang = if rng.chance(0.1) {
+        rng.unit() * 0.05
+    } else {
+        0.0
+    };
+    p.garbage = share(rng, 0.03);
+    p.slow = share(rng, 0.05);
+    p.v1_retry = share(rng, 0.3);
+    p.v1_drop = share(rng, 0.1);
+    p.v1_limited = share(rng, 0.1);
+    p.v1_odd = share(rng, 0.1);
+    p.retry_after = rng.unit();
+    p.retry_after_max_secs = rng.range(0, 6);
+    if rng.chance(0.2) {
+        let start = rng.range(0, span.as_millis() as u64 + 1);
+        p.outage = Some((ms(start), ms(start + rng.range(100, 10_000))));
+    }
+    p
+}
+
+const TEXT: &[&str] = &["a", "é", "日本", "🦀", "x y", "\"", "ß", "€"];
+
+fn random_event(rng: &mut SimRng, seed: u64, i: u64) -> Event {
+    let name = match rng.below(40) {
+        0 => "",
+        1 => "drop_me",
+        2 => "rename_me",
+        3 => "café ☕",
+        n => ["signup", "login", "page_view", "purchase"][n as usize % 4],
+    };
+    let distinct = if rng.chance(0.01) {
+        " ".to_owned()
+    } else {
+        format!("user-{}", rng.below(20))
+    };
+    let repeat = if rng.chance(0.1) {
+        rng.usize(30, 300)
+    } else {
+        rng.usize(0, 12)
+    };
+    let text = format!("{}{}", rng.pick(TEXT).repeat(repeat), rng.pick(TEXT));
+    let mut event = Event::new(name, distinct)
+        .property("i", i)
+        .property("text", text);
+    if rng.chance(0.1) {
+        event = event.properties(json!({"$set": {"plan": "pro"}, "nested": {"k": [1, 2.5, null]}}));
+    }
+    if rng.chance(0.1) {
+        event = event.uuid(Uuid::from_u128(((seed as u128) << 64) | i as u128));
+    }
+    if rng.chance(0.1) {
+        event = event.timestamp(WallTime::from_unix_millis(rng.range(0, 4_000_000_000_000)));
+    }
+    if rng.chance(0.05) {
+        event = event.session_id("s-1").window_id("w-1");
+    }
+    event
+}
+
+/// Builds the whole world for a seed.
+fn world(seed: u64) -> Sim {
+    let mut rng = SimRng::new(seed);
+    let config = random_config(&mut rng);
+    let span = rng.millis(0, 20_000);
+    let faults = random_faults(&mut rng, span);
+    let mut ingest = Ingest::new(faults, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    if rng.chance(0.2) {
+        ingest.max_body = Some(rng.usize(config.max_batch_bytes / 4, config.max_batch_bytes));
+    }
+    let mut sim = Sim::with(config.clone(), config, seed, ingest);
+
+    let span_ms = span.as_millis() as u64;
+    let at = |rng: &mut SimRng| ms(rng.range(0, span_ms));
+    // Most runs are short; a third carry up to 150 events for queue pressure.
+    let events = if rng.chance(0.35) {
+        rng.range(0, 150)
+    } else {
+        rng.range(0, 40)
+    };
+    let bursts: Vec<Instant> = (0..rng.range(1, 4)).map(|_| at(&mut rng)).collect();
+    for i in 0..events {
+        let when = if rng.chance(0.3) {
+            rng.pick(&bursts)
+        } else {
+            at(&mut rng)
+        };
+        let event = random_event(&mut rng, seed, i);
+        sim.schedule(when, Action::Capture(event));
+    }
+    for _ in 0..rng.below(4) {
+        let when = at(&mut rng);
+        sim.schedule(when, Action::Flush(rng.millis(0, 5000)));
+    }
+    for _ in 0..rng.below(4) {
+        let when = at(&mut rng);
+        let sign = if rng.chance(0.5) { -1 } else { 1 };
+        sim.schedule(
+            when,
+            Action::JumpWall(sign * rng.range(1_000, 2 * 86_400_000) as i64),
+        );
+    }
+    if rng.chance(0.4) {
+        let when = ms(rng.range(0, span_ms + 2000));
+        sim.schedule(when, Action::Shutdown(rng.millis(0, 5000)));
+        if rng.chance(0.25) {
+            let later = when.saturating_add(rng.millis(0, 3000));
+            sim.schedule(later, Action::Shutdown(rng.millis(0, 5000)));
+        }
+    }
+    sim
+}
+
+/// What happened across seeds, to show the run covers every behaviour.
+#[derive(Default, Debug)]
+struct Coverage {
+    seeds: u64,
+    steps_events: u64,
+    requests: u64,
+    retries: u64,
+    status_429: u64,
+    status_413: u64,
+    final_4xx: u64,
+    v1_partial: u64,
+    lost_answers: u64,
+    duplicates: u64,
+    hangs: u64,
+    gzip_requests: u64,
+    delivered: u64,
+    dropped: std::collections::BTreeMap<String, u64>,
+    flush_completed: u64,
+    flush_timed_out: u64,
+    shutdown_drained: u64,
+    shutdown_deadline: u64,
+    warnings: u64,
+}
+
+impl Coverage {
+    fn add(&mut self, sim: &Sim) {
+        self.seeds += 1;
+        let stats = sim.core.stats();
+        self.steps_events += stats.captured;
+        self.requests += stats.requests;
+        self.retries += stats.retries;
+        self.delivered += stats.delivered;
+        for (reason, n) in &stats.dropped {
+            *self.dropped.entry(reason.to_string()).or_default() += n;
+        }
+        self.duplicates += sim.ingest.duplicates;
+        for r in sim.requests() {
+            match &r.plan {
+                Plan::Status(429, _) => self.status_429 += 1,
+                Plan::Status(413, _) => self.status_413 += 1,
+                Plan::Status(400..=499, _) => self.final_4xx += 1,
+                Plan::V1(..) => self.v1_partial += 1,
+                Plan::Hang { .. } => self.hangs += 1,
+                _ => {}
+            }
+            self.lost_answers += u64::from(r.answer_lost);
+            self.gzip_requests += u64::from(r.header("Content-Encoding") == Some("gzip"));
+        }
+        for (_, notice) in &sim.notices {
+            match notice {
+                Notice::FlushDone {
+                    outcome: FlushOutcome::Completed,
+                    ..
+                } => self.flush_completed += 1,
+                Notice::FlushDone {
+                    outcome: FlushOutcome::TimedOut { .. },
+                    ..
+                } => self.flush_timed_out += 1,
+                Notice::ShutdownDone {
+                    outcome: ShutdownOutcome::Drained,
+                } => self.shutdown_drained += 1,
+                Notice::ShutdownDone {
+                    outcome: ShutdownOutcome::DeadlineReached { .. },
+                } => self.shutdown_deadline += 1,
+                Notice::Warning { .. } => self.warnings += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Every behaviour the run exists for happened somewhere.
+    fn assert_broad(&self) {
+        let reasons = [
+            DropReason::BeforeSend,
+            DropReason::InvalidEvent,
+            DropReason::TooLarge,
+            DropReason::QueueFull,
+            DropReason::ShutDown,
+            DropReason::ShutdownDeadline,
+            DropReason::RetriesExhausted,
+            DropReason::ServerDropped,
+            DropReason::ServerLimited,
+        ];
+        for reason in reasons {
+            assert!(
+                self.dropped
+                    .get(&reason.to_string())
+                    .is_some_and(|n| *n > 0),
+                "no {reason} drop in the run: {self:#?}"
+            );
+        }
+        let counts = [
+            ("retries", self.retries),
+            ("429", self.status_429),
+            ("413", self.status_413),
+            ("final 4xx", self.final_4xx),
+            ("v1 partial results", self.v1_partial),
+            ("lost answers", self.lost_answers),
+            ("duplicates", self.duplicates),
+            ("hangs", self.hangs),
+            ("gzip", self.gzip_requests),
+            ("flush completed", self.flush_completed),
+            ("flush timed out", self.flush_timed_out),
+            ("shutdown drained", self.shutdown_drained),
+            ("shutdown deadline", self.shutdown_deadline),
+            ("warnings", self.warnings),
+        ];
+        for (what, n) in counts {
+            assert!(n > 0, "no {what} in the run: {self:#?}");
+        }
+    }
+}
+
+/// Runs one seed to the end; on failure, the panic message.
+fn run_seed(seed: u64, trace: bool) -> Result<Sim, (String, Option<String>)> {
+    let message = |panic: Box<dyn std::any::Any + Send>| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into())
+    };
+    let mut sim = catch_unwind(|| world(seed)).map_err(|p| (message(p), None))?;
+    if trace {
+        sim.enable_trace();
+    }
+    match catch_unwind(AssertUnwindSafe(|| sim.finish())) {
+        Ok(()) => Ok(sim),
+        Err(panic) => Err((message(panic), trace.then(|| sim.trace_tail(80)))),
+    }
+}
+
+fn replay_hint(seed: u64) -> String {
+    format!(
+        "replay it with: TIDINGS_SIM_SEED={seed} cargo test -p tidings --test simulation -- --nocapture"
+    )
+}
+
+#[test]
+fn randomized_runs_keep_every_invariant() {
+    if let Some(seed) = std::env::var("TIDINGS_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        match run_seed(seed, true) {
+            Ok(sim) => {
+                println!("{}", sim.trace_tail(usize::MAX));
+                println!("seed {seed} passed: {:?}", sim.core.stats());
+            }
+            Err((message, trace)) => {
+                panic!(
+                    "seed {seed} failed: {message}\n--- trace (last 80 steps) ---\n{}",
+                    trace.unwrap_or_default()
+                )
+            }
+        }
+        return;
+    }
+    let seeds: u64 = std::env::var("TIDINGS_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SEEDS);
+    #[allow(clippy::disallowed_methods)] // how long the test itself takes, for the report
+    let started = std::time::Instant::now();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4) as u64;
+    let next = AtomicU64::new(0);
+    let failed = AtomicU64::new(u64::MAX);
+    let coverage = Mutex::new(Coverage::default());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Coverage::default();
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds || seed > failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match run_seed(seed, false) {
+                        Ok(sim) => local.add(&sim),
+                        Err(_) => {
+                            failed.fetch_min(seed, Ordering::Relaxed);
+                        }
+                    }
+                }
+                merge(&mut coverage.lock().unwrap(), local);
+            });
+        }
+    });
+    let failed = failed.into_inner();
+    if failed != u64::MAX {
+        let (message, trace) = run_seed(failed, true)
+            .err()
+            .unwrap_or(("passed on a rerun: not deterministic".into(), None));
+        panic!(
+            "seed {failed} failed: {message}\n--- trace (last 80 steps) ---\n{}\n{}",
+            trace.unwrap_or_default(),
+            replay_hint(failed)
+        );
+    }
+    let coverage = coverage.into_inner().unwrap();
+    println!(
+        "{seeds} seeds in {:.1?} on {threads} threads: {coverage:#?}",
+        started.elapsed()
+    );
+    if seeds >= 1000 {
+        coverage.assert_broad();
+    }
+}
+
+fn merge(into: &mut Coverage, from: Coverage) {
+    into.seeds += from.seeds;
+    into.steps_events += from.steps_events;
+    into.requests += from.requests;
+    into.retries += from.retries;
+    into.status_429 += from.status_429;
+    into.status_413 += from.status_413;
+    into.final_4xx += from.final_4xx;
+    into.v1_partial += from.v1_partial;
+    into.lost_answers += from.lost_answers;
+    into.duplicates += from.duplicates;
+    into.hangs += from.hangs;
+    into.gzip_requests += from.gzip_requests;
+    into.delivered += from.delivered;
+    for (k, v) in from.dropped {
+        *into.dropped.entry(k).or_default() += v;
+    }
+    into.flush_completed += from.flush_completed;
+    into.flush_timed_out += from.flush_timed_out;
+    into.shutdown_drained += from.shutdown_drained;
+    into.shutdown_deadline += from.shutdown_deadline;
+    into.warnings += from.warnings;
+}
+
+/// The same seed gives the same run, request for request.
+#[test]
+fn a_seed_replays_identically() {
+    for seed in [3, 17, 4242] {
+        let a = run_seed(seed, true).unwrap_or_else(|(m, _)| panic!("seed {seed}: {m}"));
+        let b = run_seed(seed, true).unwrap_or_else(|(m, _)| panic!("seed {seed}: {m}"));
+        assert_eq!(a.trace_tail(usize::MAX), b.trace_tail(usize::MAX));
+        let bodies = |s: &Sim| {
+            s.requests()
+                .iter()
+                .map(|r| (r.at, r.json.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bodies(&a), bodies(&b));
+    }
+}
