@@ -8,10 +8,22 @@ use uuid::Uuid;
 use crate::queue::QueuedEvent;
 use crate::time::{Instant, WallTime};
 
+/// What the core tracks of an event once it is in a batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchedEvent {
+    pub seq: u64,
+    pub uuid: Uuid,
+    /// Encoded bytes.
+    pub len: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// In capture order.
-    pub events: Vec<QueuedEvent>,
+    pub events: Vec<BatchedEvent>,
+    /// The events' bytes, in the same order. Shared by every request built
+    /// from the batch: building one clones a single `Arc`.
+    pub payload: Arc<[Arc<[u8]>]>,
     /// PostHog v1 `PostHog-Request-Id`: the same on every retry.
     pub request_uuid: Uuid,
     /// PostHog v1 `created_at`: when the batch was first built.
@@ -23,14 +35,25 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    pub fn new(
-        events: Vec<QueuedEvent>,
+    /// A fresh batch of queued events.
+    pub fn from_queue(
+        queued: Vec<QueuedEvent>,
         request_uuid: Uuid,
         created_at: WallTime,
         now: Instant,
     ) -> Self {
+        let events = queued
+            .iter()
+            .map(|e| BatchedEvent {
+                seq: e.seq,
+                uuid: e.uuid,
+                len: e.bytes.len(),
+            })
+            .collect();
+        let payload = queued.into_iter().map(|e| e.bytes).collect();
         Batch {
             events,
+            payload,
             request_uuid,
             created_at,
             attempts: 0,
@@ -38,12 +61,20 @@ impl Batch {
         }
     }
 
+    /// The events at `indices` (ascending), with their bytes.
+    pub fn select(&self, indices: &[usize]) -> (Vec<BatchedEvent>, Arc<[Arc<[u8]>]>) {
+        let events = indices.iter().map(|&i| self.events[i]).collect();
+        let payload = indices.iter().map(|&i| self.payload[i].clone()).collect();
+        (events, payload)
+    }
+
+    /// Encoded bytes of the events.
+    pub fn bytes(&self) -> usize {
+        self.events.iter().map(|e| e.len).sum()
+    }
+
     /// The lowest capture sequence number in the batch.
     pub fn first_seq(&self) -> u64 {
         self.events.first().map_or(u64::MAX, |e| e.seq)
-    }
-
-    pub fn payloads(&self) -> Vec<Arc<[u8]>> {
-        self.events.iter().map(|e| e.bytes.clone()).collect()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::Core;
+use super::{Core, Resolved};
 use crate::backoff::backoff_delay;
 use crate::batch::Batch;
 use crate::config::Protocol;
@@ -76,54 +76,55 @@ impl Core {
         retry_after: Option<Duration>,
     ) {
         if self.config.protocol != Protocol::PostHogV1 {
-            self.deliver(id, batch.events);
+            self.deliver(id, Resolved::batched(&batch.events));
             return;
         }
         let results = V1Results::parse(body);
-        let Batch {
-            events,
-            request_uuid,
-            created_at,
-            attempts,
-            ..
-        } = batch;
         let (mut delivered, mut retry, mut dropped, mut limited) = (vec![], vec![], vec![], vec![]);
-        for event in events {
+        for (i, event) in batch.events.iter().enumerate() {
             match results.get(&event.uuid) {
-                EventResult::Accepted => delivered.push(event),
-                EventResult::Retry => retry.push(event),
-                EventResult::Dropped => dropped.push(event),
-                EventResult::Limited => limited.push(event),
+                EventResult::Accepted => delivered.push(*event),
+                EventResult::Retry => retry.push(i),
+                EventResult::Dropped => dropped.push(*event),
+                EventResult::Limited => limited.push(*event),
             }
         }
-        self.deliver(id, delivered);
-        self.drop_events(dropped, DropReason::ServerDropped);
-        self.drop_events(limited, DropReason::ServerLimited);
+        self.deliver(id, Resolved::batched(&delivered));
+        self.drop_events(Resolved::batched(&dropped), DropReason::ServerDropped);
+        self.drop_events(Resolved::batched(&limited), DropReason::ServerLimited);
         if !retry.is_empty() {
             // Same request id and created_at; the attempt header goes up.
+            let (events, payload) = batch.select(&retry);
             let batch = Batch {
-                events: retry,
-                request_uuid,
-                created_at,
-                attempts,
+                events,
+                payload,
                 ready_at: self.now.monotonic,
+                ..batch
             };
             self.retry_later(batch, false, retry_after);
         }
     }
 
     /// 413: resend the halves at once; a single event is dropped.
-    fn split(&mut self, mut batch: Batch) {
+    fn split(&mut self, batch: Batch) {
         if batch.events.len() <= 1 {
             self.drop_batch(batch, DropReason::TooLarge);
             return;
         }
-        let second = batch.events.split_off(batch.events.len() / 2);
+        let half = batch.events.len() / 2;
+        let all: Vec<usize> = (0..batch.events.len()).collect();
         let now = self.now;
-        for events in [batch.events, second] {
+        for part in [&all[..half], &all[half..]] {
+            let (events, payload) = batch.select(part);
             let request_uuid = self.new_uuid_v7(now.wall);
-            self.retrying
-                .push(Batch::new(events, request_uuid, now.wall, now.monotonic));
+            self.retrying.push(Batch {
+                events,
+                payload,
+                request_uuid,
+                created_at: now.wall,
+                attempts: 0,
+                ready_at: now.monotonic,
+            });
         }
     }
 

@@ -2,7 +2,6 @@
 //! it cannot be queued.
 
 use std::fmt;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -123,7 +122,7 @@ impl Core {
         self.queue.push(QueuedEvent {
             seq,
             uuid,
-            bytes: Arc::from(bytes),
+            bytes,
             queued_at: self.now.monotonic,
         });
         Ok(uuid)
@@ -150,7 +149,7 @@ impl Core {
                 bytes -= oldest.bytes.len();
                 evicted.push(oldest);
             }
-            self.drop_events(evicted, DropReason::QueueFull);
+            self.drop_events(super::Resolved::queued(evicted), DropReason::QueueFull);
             return Ok(());
         }
         Err(CaptureError::QueueFull {

@@ -15,7 +15,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, BatchedEvent};
 use crate::config::{Config, ConfigError, Endpoint};
 use crate::metering::Meter;
 use crate::notice::{FlushId, Notice, ShutdownOutcome};
@@ -233,29 +233,33 @@ impl Core {
     }
 
     /// Resolves events as delivered.
-    fn deliver(&mut self, request: RequestId, events: Vec<QueuedEvent>) {
-        if events.is_empty() {
+    fn deliver(&mut self, request: RequestId, events: Resolved) {
+        if events.uuids.is_empty() {
             return;
         }
         self.release(&events);
-        self.counters.delivered += events.len() as u64;
-        let uuids = events.iter().map(|e| e.uuid).collect();
-        self.notices.push_back(Notice::Delivered { request, uuids });
+        self.counters.delivered += events.uuids.len() as u64;
+        self.notices.push_back(Notice::Delivered {
+            request,
+            uuids: events.uuids,
+        });
     }
 
     /// Resolves accepted events as dropped.
-    fn drop_events(&mut self, events: Vec<QueuedEvent>, reason: DropReason) {
-        if events.is_empty() {
+    fn drop_events(&mut self, events: Resolved, reason: DropReason) {
+        if events.uuids.is_empty() {
             return;
         }
         self.release(&events);
-        self.count_drop(reason, events.len() as u64);
-        let uuids = events.iter().map(|e| e.uuid).collect();
-        self.notices.push_back(Notice::Dropped { reason, uuids });
+        self.count_drop(reason, events.uuids.len() as u64);
+        self.notices.push_back(Notice::Dropped {
+            reason,
+            uuids: events.uuids,
+        });
     }
 
     fn drop_batch(&mut self, batch: Batch, reason: DropReason) {
-        self.drop_events(batch.events, reason);
+        self.drop_events(Resolved::batched(&batch.events), reason);
     }
 
     fn count_drop(&mut self, reason: DropReason, n: u64) {
@@ -265,8 +269,31 @@ impl Core {
         }
     }
 
-    fn release(&mut self, events: &[QueuedEvent]) {
-        self.pending_events -= events.len();
-        self.pending_bytes -= events.iter().map(|e| e.bytes.len()).sum::<usize>();
+    fn release(&mut self, events: &Resolved) {
+        self.pending_events -= events.uuids.len();
+        self.pending_bytes -= events.bytes;
+    }
+}
+
+/// Events leaving the core (delivered or dropped): who, and how many bytes.
+struct Resolved {
+    uuids: Vec<Uuid>,
+    bytes: usize,
+}
+
+impl Resolved {
+    fn queued(events: Vec<QueuedEvent>) -> Self {
+        let bytes = events.iter().map(|e| e.bytes.len()).sum();
+        Resolved {
+            uuids: events.into_iter().map(|e| e.uuid).collect(),
+            bytes,
+        }
+    }
+
+    fn batched(events: &[BatchedEvent]) -> Self {
+        Resolved {
+            uuids: events.iter().map(|e| e.uuid).collect(),
+            bytes: events.iter().map(|e| e.len).sum(),
+        }
     }
 }

@@ -76,7 +76,7 @@ impl Core {
         }
         let wall = self.now.wall;
         let request_uuid = self.new_uuid_v7(wall);
-        Batch::new(events, request_uuid, wall, self.now.monotonic)
+        Batch::from_queue(events, request_uuid, wall, self.now.monotonic)
     }
 
     /// Turns a batch into a request and tracks it as in flight.
@@ -97,7 +97,8 @@ impl Core {
         };
         let body = Body::new(
             self.envelope.head(head_time),
-            batch.payloads(),
+            batch.payload.clone(),
+            batch.bytes(),
             self.config.gzip,
         );
         let headers = self.headers.build(&RequestMeta {

@@ -140,7 +140,10 @@ impl Core {
         let mut dropped = 0u64;
         let queued: Vec<_> = self.queue.drain().collect();
         dropped += queued.len() as u64;
-        self.drop_events(queued, DropReason::ShutdownDeadline);
+        self.drop_events(
+            super::Resolved::queued(queued),
+            DropReason::ShutdownDeadline,
+        );
         for batch in std::mem::take(&mut self.retrying) {
             dropped += batch.events.len() as u64;
             self.drop_batch(batch, DropReason::ShutdownDeadline);

@@ -35,7 +35,8 @@ pub struct Event {
     name: String,
     distinct_id: String,
     /// The members of a JSON object, without braces: `"a":1,"b":[2]`.
-    properties: String,
+    /// Written by serde_json straight into this buffer (always UTF-8).
+    properties: Vec<u8>,
     error: Option<String>,
     uuid: Option<Uuid>,
     timestamp: Option<WallTime>,
@@ -50,7 +51,7 @@ impl Event {
         Event {
             name: name.into(),
             distinct_id: distinct_id.into(),
-            properties: String::new(),
+            properties: Vec::new(),
             error: None,
             uuid: None,
             timestamp: None,
@@ -68,30 +69,23 @@ impl Event {
 
     /// Adds one property in place.
     pub fn set_property(&mut self, key: &str, value: impl Serialize) {
-        let start = self.properties.len();
-        if start > 0 {
-            self.properties.push(',');
-        }
-        push_json(&mut self.properties, key);
-        self.properties.push(':');
-        match serde_json::to_string(&value) {
-            Ok(json) => self.properties.push_str(&json),
-            Err(e) => {
-                self.properties.truncate(start);
-                self.error
-                    .get_or_insert(format!("property `{key}` cannot be serialized: {e}"));
-            }
+        let start = self.begin_member();
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.properties, key);
+        self.properties.push(b':');
+        if let Err(e) = serde_json::to_writer(&mut self.properties, &value) {
+            self.properties.truncate(start);
+            self.error
+                .get_or_insert(format!("property `{key}` cannot be serialized: {e}"));
         }
     }
 
     /// Adds a property whose value is already valid JSON text.
     pub(crate) fn set_raw_property(&mut self, key: &str, json: &str) {
-        if !self.properties.is_empty() {
-            self.properties.push(',');
-        }
-        push_json(&mut self.properties, key);
-        self.properties.push(':');
-        self.properties.push_str(json);
+        self.begin_member();
+        let _ = serde_json::to_writer(&mut self.properties, key);
+        self.properties.push(b':');
+        self.properties.extend_from_slice(json.as_bytes());
     }
 
     /// Adds every field of `properties`, which must serialize to a JSON
@@ -103,25 +97,38 @@ impl Event {
 
     /// Adds every field of a JSON-object-shaped value in place.
     pub fn extend_properties(&mut self, properties: impl Serialize) {
-        let mut object = Vec::with_capacity(128);
-        if let Err(e) = serde_json::to_writer(&mut object, &properties) {
+        let start = self.begin_member();
+        let object_at = self.properties.len();
+        if let Err(e) = serde_json::to_writer(&mut self.properties, &properties) {
+            self.properties.truncate(start);
             self.error
                 .get_or_insert(format!("properties cannot be serialized: {e}"));
             return;
         }
-        let Some(inner) = object.strip_prefix(b"{").and_then(|o| o.strip_suffix(b"}")) else {
+        let object = &self.properties[object_at..];
+        if object.first() != Some(&b'{') || object.last() != Some(&b'}') {
+            self.properties.truncate(start);
             self.error
                 .get_or_insert("properties must be a JSON object".to_owned());
             return;
-        };
-        if inner.is_empty() {
-            return;
         }
-        if !self.properties.is_empty() {
-            self.properties.push(',');
+        // Unwrap the object in place: drop its braces.
+        self.properties.pop();
+        self.properties.remove(object_at);
+        if self.properties.len() == object_at {
+            self.properties.truncate(start);
         }
-        self.properties
-            .push_str(std::str::from_utf8(inner).unwrap_or_default());
+    }
+
+    /// Starts a new member: a comma if needed; returns where it starts.
+    fn begin_member(&mut self) -> usize {
+        let start = self.properties.len();
+        if start == 0 {
+            self.properties.reserve(128);
+        } else {
+            self.properties.push(b',');
+        }
+        start
     }
 
     /// Replaces all properties (useful in a before-send hook).
@@ -133,8 +140,11 @@ impl Event {
 
     /// The properties, parsed (for a before-send hook; costs a parse).
     pub fn properties_map(&self) -> Map<String, Value> {
-        let text = format!("{{{}}}", self.properties);
-        serde_json::from_str(&text).unwrap_or_default()
+        let mut text = Vec::with_capacity(self.properties.len() + 2);
+        text.push(b'{');
+        text.extend_from_slice(&self.properties);
+        text.push(b'}');
+        serde_json::from_slice(&text).unwrap_or_default()
     }
 
     /// Uses a caller-given uuid instead of a generated uuid v7.
@@ -196,7 +206,7 @@ impl Event {
     }
 
     /// The properties as JSON object members, without braces.
-    pub(crate) fn raw_properties(&self) -> &str {
+    pub(crate) fn raw_properties(&self) -> &[u8] {
         &self.properties
     }
 
@@ -241,7 +251,7 @@ mod tests {
             .properties(json!({"b": [true], "c": {"d": "x\"y"}}))
             .property("e", f64::NAN);
         assert_eq!(
-            e.raw_properties(),
+            std::str::from_utf8(e.raw_properties()).unwrap(),
             r#""a":1,"b":[true],"c":{"d":"x\"y"},"e":null"#
         );
         assert_eq!(e.properties_map()["c"]["d"], "x\"y");
@@ -256,7 +266,7 @@ mod tests {
         bad.insert(vec![1u8], 2);
         let e = Event::new("e", "u").property("m", &bad).property("ok", 1);
         assert!(e.problem().unwrap().contains("`m`"));
-        assert_eq!(e.raw_properties(), r#""ok":1"#);
+        assert_eq!(e.raw_properties(), br#""ok":1"#);
     }
 
     #[test]

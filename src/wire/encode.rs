@@ -2,6 +2,7 @@
 //! once, at capture.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -9,12 +10,16 @@ use crate::config::{Config, Protocol};
 use crate::event::{Event, EventOptions, push_json};
 use crate::time::WallTime;
 
-/// The per-configuration part of event encoding, prepared once.
+/// The per-configuration part of event encoding, prepared once, plus a
+/// scratch buffer and the last formatted timestamp (reused per event).
 #[derive(Clone, Debug)]
 pub(crate) struct EventEncoder {
     protocol: Protocol,
     /// `"$lib":"…","$lib_version":"…"` and `$geoip_disable` if set.
     sdk_properties: String,
+    scratch: Vec<u8>,
+    /// Events captured in the same millisecond share one formatting.
+    last_timestamp: Option<(WallTime, [u8; 24])>,
 }
 
 impl EventEncoder {
@@ -29,21 +34,26 @@ impl EventEncoder {
         EventEncoder {
             protocol: config.protocol,
             sdk_properties,
+            scratch: Vec::with_capacity(1024),
+            last_timestamp: None,
         }
     }
 
-    /// The event as one JSON object.
-    pub(crate) fn encode(&self, event: &Event, uuid: Uuid, timestamp: WallTime) -> Vec<u8> {
-        let user = event.raw_properties();
-        let mut out = Vec::with_capacity(160 + user.len() + self.sdk_properties.len());
+    /// The event as one JSON object, in shared bytes.
+    pub(crate) fn encode(&mut self, event: &Event, uuid: Uuid, timestamp: WallTime) -> Arc<[u8]> {
+        let ts = self.timestamp(timestamp);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
         let mut uuid_buf = Uuid::encode_buffer();
-        let uuid = uuid.hyphenated().encode_lower(&mut uuid_buf);
-        let ts = humantime::format_rfc3339_millis(timestamp.to_system_time());
+        let uuid = uuid.hyphenated().encode_lower(&mut uuid_buf).as_bytes();
+        let user = event.raw_properties();
         let (session_id, window_id) = event.session();
         // Writes into a Vec cannot fail.
         match self.protocol {
             Protocol::PostHogV0 | Protocol::Json => {
-                let _ = write!(out, "{{\"uuid\":\"{uuid}\",\"event\":");
+                out.extend_from_slice(b"{\"uuid\":\"");
+                out.extend_from_slice(uuid);
+                out.extend_from_slice(b"\",\"event\":");
                 let _ = serde_json::to_writer(&mut out, event.name());
                 out.extend_from_slice(b",\"distinct_id\":");
                 let _ = serde_json::to_writer(&mut out, event.distinct_id());
@@ -57,14 +67,20 @@ impl EventEncoder {
                         let _ = serde_json::to_writer(&mut *out, id);
                     }
                 });
-                let _ = write!(out, ",\"timestamp\":\"{ts}\"}}");
+                out.extend_from_slice(b",\"timestamp\":\"");
+                out.extend_from_slice(&ts);
+                out.extend_from_slice(b"\"}");
             }
             Protocol::PostHogV1 => {
                 out.extend_from_slice(b"{\"event\":");
                 let _ = serde_json::to_writer(&mut out, event.name());
-                let _ = write!(out, ",\"uuid\":\"{uuid}\",\"distinct_id\":");
+                out.extend_from_slice(b",\"uuid\":\"");
+                out.extend_from_slice(uuid);
+                out.extend_from_slice(b"\",\"distinct_id\":");
                 let _ = serde_json::to_writer(&mut out, event.distinct_id());
-                let _ = write!(out, ",\"timestamp\":\"{ts}\"");
+                out.extend_from_slice(b",\"timestamp\":\"");
+                out.extend_from_slice(&ts);
+                out.push(b'"');
                 if let Some(id) = session_id {
                     out.extend_from_slice(b",\"session_id\":");
                     let _ = serde_json::to_writer(&mut out, id);
@@ -78,18 +94,35 @@ impl EventEncoder {
                 out.push(b'}');
             }
         }
-        out
+        let encoded = Arc::from(&out[..]);
+        self.scratch = out;
+        encoded
+    }
+
+    /// RFC 3339 of `t` (always 24 bytes), formatted once per millisecond.
+    fn timestamp(&mut self, t: WallTime) -> [u8; 24] {
+        match self.last_timestamp {
+            Some((at, text)) if at == t => text,
+            _ => {
+                let mut text = [0u8; 24];
+                let formatted = t.to_rfc3339();
+                let n = formatted.len().min(24);
+                text[..n].copy_from_slice(&formatted.as_bytes()[..n]);
+                self.last_timestamp = Some((t, text));
+                text
+            }
+        }
     }
 
     /// `,"properties":{SDK, extra, user}`: user properties come last, so a
     /// user's own `$lib` wins where JSON parsers keep the last duplicate.
-    fn write_properties(&self, out: &mut Vec<u8>, user: &str, extra: impl FnOnce(&mut Vec<u8>)) {
+    fn write_properties(&self, out: &mut Vec<u8>, user: &[u8], extra: impl FnOnce(&mut Vec<u8>)) {
         out.extend_from_slice(b",\"properties\":{");
         out.extend_from_slice(self.sdk_properties.as_bytes());
         extra(out);
         if !user.is_empty() {
             out.push(b',');
-            out.extend_from_slice(user.as_bytes());
+            out.extend_from_slice(user);
         }
         out.push(b'}');
     }
