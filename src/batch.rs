@@ -8,6 +8,9 @@ use uuid::Uuid;
 use crate::queue::QueuedEvent;
 use crate::time::{Instant, WallTime};
 
+/// Encoded events, shared between a batch and the requests built from it.
+pub(crate) type Payload = Arc<[Arc<[u8]>]>;
+
 /// What the core tracks of an event once it is in a batch.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BatchedEvent {
@@ -23,7 +26,7 @@ pub(crate) struct Batch {
     pub events: Vec<BatchedEvent>,
     /// The events' bytes, in the same order. Shared by every request built
     /// from the batch: building one clones a single `Arc`.
-    pub payload: Arc<[Arc<[u8]>]>,
+    pub payload: Payload,
     /// PostHog v1 `PostHog-Request-Id`: the same on every retry.
     pub request_uuid: Uuid,
     /// PostHog v1 `created_at`: when the batch was first built.
@@ -62,7 +65,7 @@ impl Batch {
     }
 
     /// The events at `indices` (ascending), with their bytes.
-    pub fn select(&self, indices: &[usize]) -> (Vec<BatchedEvent>, Arc<[Arc<[u8]>]>) {
+    pub fn select(&self, indices: &[usize]) -> (Vec<BatchedEvent>, Payload) {
         let events = indices.iter().map(|&i| self.events[i]).collect();
         let payload = indices.iter().map(|&i| self.payload[i].clone()).collect();
         (events, payload)

@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::envelope::TAIL;
+use crate::batch::Payload;
 
 /// The body of one request: an envelope around already-encoded events.
 #[derive(Clone)]
 pub struct Body {
     head: String,
-    events: Arc<[Arc<[u8]>]>,
+    events: Payload,
     gzip: bool,
     len: usize,
 }
