@@ -1,0 +1,140 @@
+/**
+ * Loads the wasm module once (call before `new Tidings`). With no argument
+ * it is fetched next to this package in browsers and read from disk in
+ * Node; or pass a URL, a `Response`, bytes or a `WebAssembly.Module`.
+ */
+export function load(source?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>;
+
+/**
+ * Loads the wasm module synchronously, e.g. in a Cloudflare Worker:
+ * `import wasm from 'tidings-browser/pkg/tidings_browser_bg.wasm'; loadSync(wasm);`
+ */
+export function loadSync(module: BufferSource | WebAssembly.Module): void;
+
+/** Options of `new Tidings(options)`. Unknown names and wrong types throw. */
+export interface TidingsOptions {
+  /** Ingestion URL: `https://host[:port][/prefix]` (plain `http://` only to loopback). For `protocol: 'json'`, the full endpoint URL. */
+  host: string;
+  /** Project API key; required for the PostHog protocols. */
+  apiKey?: string;
+  /** Wire format. Default `'posthog-v0'`. */
+  protocol?: 'posthog-v0' | 'posthog-v1' | 'json';
+  /** `distinct_id` of events captured without one. Default: a random id per client (not persisted yet). */
+  distinctId?: string;
+  /** Extra headers on every request (a write key, a tenant). */
+  headers?: Record<string, string>;
+  /** Send as soon as this many events are queued. Default 50. */
+  flushAt?: number;
+  /** Send what is queued once the oldest event is this old. Default 1000. */
+  flushIntervalMs?: number;
+  /** Most events in one request. Default 1000. */
+  maxBatchEvents?: number;
+  /** Most bytes in one request body. Default 2 MiB. */
+  maxBatchBytes?: number;
+  /** Larger events are refused by `capture` (RangeError). Default 1 MiB. */
+  maxEventBytes?: number;
+  /** Most events pending (queued, retrying, in flight). Default 10 000. */
+  maxQueueEvents?: number;
+  /** Most encoded bytes pending. Default 16 MiB. */
+  maxQueueBytes?: number;
+  /** When the queue is full: refuse the new event (default) or evict the oldest. */
+  overflow?: 'drop-newest' | 'drop-oldest';
+  /** Requests in flight at once. Default 4. */
+  maxInFlight?: number;
+  /** Per-request timeout. Default 10 000. */
+  requestTimeoutMs?: number;
+  /** Attempts per batch, the first included. Default 8. */
+  maxAttempts?: number;
+  /** Backoff before the second attempt. Default 1000. */
+  initialBackoffMs?: number;
+  /** Cap of any backoff, Retry-After included. Default 30 000. */
+  maxBackoffMs?: number;
+  /** Random spread of each backoff, in [0, 1). Default 0.2. */
+  jitter?: number;
+  /** At most one console warning per drop reason in this interval. Default 10 000. */
+  warningIntervalMs?: number;
+  /** Adds `"$geoip_disable": true` to every event. */
+  geoipDisable?: boolean;
+  /** PostHog's historical-migration flag. */
+  historicalMigration?: boolean;
+}
+
+/** Per-event options of `capture`. */
+export interface CaptureOptions {
+  /** Who did it; default: the client's `distinctId`. */
+  distinctId?: string;
+  /** A caller-chosen uuid (for idempotent retries of your own); default: a new uuid v7. */
+  uuid?: string;
+  /** When it happened; default: now. */
+  timestamp?: Date | number | string;
+}
+
+/** JSON-serializable properties. */
+export type Properties = Record<string, unknown>;
+
+export interface FlushResult {
+  /** Everything captured before `flush()` was delivered or dropped. */
+  completed: boolean;
+  /** Of those, still pending when the timeout passed. */
+  pending: number;
+}
+
+export interface ShutdownResult {
+  /** Nothing was left pending at the deadline. */
+  drained: boolean;
+  /** Events dropped at the deadline. */
+  dropped: number;
+}
+
+/** Delivery counters. `captured === delivered + droppedTotal + pending`. */
+export interface Stats {
+  captured: number;
+  delivered: number;
+  pending: number;
+  queued: number;
+  retrying: number;
+  inFlight: number;
+  pendingBytes: number;
+  requests: number;
+  retries: number;
+  droppedTotal: number;
+  /** By reason: `too_large`, `queue_full`, `invalid_event`, `retries_exhausted`, `http_400`, ... */
+  dropped: Record<string, number>;
+}
+
+/**
+ * An event-delivery client. Events are batched and sent with the global
+ * `fetch`; one timer drives retries and flush intervals.
+ *
+ * ```js
+ * import { load, Tidings } from 'tidings-browser';
+ * await load();
+ * const tidings = new Tidings({ apiKey: 'phc_...', host: 'https://us.i.posthog.com' });
+ * tidings.capture('signup', { plan: 'pro' });
+ * await tidings.flush();
+ * ```
+ */
+export class Tidings {
+  /** Throws a TypeError / RangeError naming the option that is wrong. */
+  constructor(options: TidingsOptions);
+  /**
+   * Queues an event and returns its uuid, or `null` if it was valid but not
+   * accepted (queue full, client shut down; counted in `stats().dropped`).
+   *
+   * Properties go through `JSON.stringify`: `undefined` values and
+   * functions are left out, `NaN` and `Infinity` become `null`, a `Date`
+   * becomes its ISO string, `toJSON()` is honoured. A cyclic object or a
+   * BigInt throws a TypeError; JSON longer than `maxEventBytes` throws a
+   * RangeError; a non-string event name throws a TypeError. The client
+   * keeps working after any of these.
+   */
+  capture(event: string, properties?: Properties | null, options?: CaptureOptions | null): string | null;
+  /** Sends what is queued; resolves once it is delivered or dropped, or after `timeoutMs` (default 10 000). Never rejects. */
+  flush(timeoutMs?: number): Promise<FlushResult>;
+  /** Stops accepting events, sends what is pending within `timeoutMs` (default 10 000), drops the rest. Never rejects. */
+  shutdown(timeoutMs?: number): Promise<ShutdownResult>;
+  /** The counters now. */
+  stats(): Stats;
+  /** The distinct id of events captured without one. */
+  readonly distinctId: string;
+}

@@ -1,0 +1,152 @@
+// The built package in Node (>= 18) against a real `tidings collect`.
+// Run: node --test platforms/browser/test/ (after scripts/build-wasm).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { load, Tidings } from '../js/index.js';
+import { startCollector, waitFor } from './helpers.mjs';
+
+let collector;
+
+before(async () => {
+  await load();
+  collector = await startCollector();
+});
+
+after(async () => {
+  await collector?.stop();
+});
+
+function client(options = {}) {
+  return new Tidings({ apiKey: 'phc_node_test', host: collector.url, flushIntervalMs: 50, ...options });
+}
+
+async function stored(uuids) {
+  const want = new Set(uuids);
+  return waitFor(async () => {
+    const rows = (await collector.events()).filter((r) => want.has(r.uuid));
+    return rows.length === want.size ? rows : null;
+  }, 10_000, `${want.size} events at the collector`);
+}
+
+for (const protocol of ['posthog-v0', 'posthog-v1', 'json']) {
+  test(`captures arrive at the collector (${protocol})`, async () => {
+    const host = protocol === 'json' ? `${collector.url}/events` : collector.url;
+    const t = client({ protocol, host, distinctId: 'node-user' });
+    const uuids = [];
+    for (let i = 0; i < 120; i++) {
+      uuids.push(t.capture('node test', { i, protocol, nested: { ok: true } }));
+    }
+    for (const u of uuids) assert.match(u, /^[0-9a-f-]{36}$/);
+    const result = await t.flush(10_000);
+    assert.deepEqual(result, { completed: true, pending: 0 });
+    const rows = await stored(uuids);
+    assert.equal(rows.length, 120);
+    for (const r of rows) {
+      assert.equal(r.duplicates, 0);
+      assert.equal(r.event, 'node test');
+      assert.equal(r.distinct_id, 'node-user');
+      assert.equal(r.properties.protocol, protocol);
+      assert.deepEqual(r.properties.nested, { ok: true });
+    }
+    const s = t.stats();
+    assert.equal(s.delivered, 120);
+    assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
+    assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
+  });
+}
+
+test('per-event options: distinctId, uuid, timestamp', async () => {
+  const t = client();
+  const uuid = '0190f3a0-0000-7000-8000-000000000001';
+  assert.equal(t.capture('with options', null, { distinctId: 'someone', uuid, timestamp: new Date('2024-05-01T12:00:00Z') }), uuid);
+  await t.flush();
+  const [row] = await stored([uuid]);
+  assert.equal(row.distinct_id, 'someone');
+  assert.match(row.timestamp, /^2024-05-01T12:00:00(\.000)?Z$/);
+  assert.throws(() => t.capture('e', {}, { uuid: 'not-a-uuid' }), { name: 'TypeError', message: /"uuid"/ });
+  assert.throws(() => t.capture('e', {}, { timestamp: 'yesterday' }), { name: 'RangeError', message: /"timestamp"/ });
+  assert.throws(() => t.capture('e', {}, { distinctId: 5 }), { name: 'TypeError', message: /"distinctId"/ });
+  await t.shutdown(1000);
+});
+
+test('undefined is dropped and NaN becomes null (JSON.stringify)', async () => {
+  const t = client();
+  const uuid = t.capture('conversions', { gone: undefined, nan: NaN, inf: Infinity, when: new Date(0), fn() {} });
+  await t.flush();
+  const [row] = await stored([uuid]);
+  assert.equal('gone' in row.properties, false);
+  assert.equal('fn' in row.properties, false);
+  assert.equal(row.properties.nan, null);
+  assert.equal(row.properties.inf, null);
+  assert.equal(row.properties.when, '1970-01-01T00:00:00.000Z');
+  await t.shutdown(1000);
+});
+
+test('bad input throws a clear error and the client keeps working', async () => {
+  const t = client({ maxEventBytes: 4096 });
+  const cyclic = { a: 1 };
+  cyclic.self = cyclic;
+  const bad = [
+    ['a cyclic object', () => t.capture('e', cyclic), 'TypeError', /cannot be serialized to JSON.*cyclic/s],
+    ['a BigInt', () => t.capture('e', { n: 10n }), 'TypeError', /BigInt/],
+    ['a number as event name', () => t.capture(42), 'TypeError', /event name as a string, got the number 42/],
+    ['undefined as event name', () => t.capture(), 'TypeError', /event name as a string, got undefined/],
+    ['an empty event name', () => t.capture('  '), 'TypeError', /non-empty event name/],
+    ['an array as properties', () => t.capture('e', [1, 2]), 'TypeError', /plain object, got an array/],
+    ['a string as properties', () => t.capture('e', 'x'), 'TypeError', /plain object, got the string/],
+    ['a huge string', () => t.capture('e', { s: 'x'.repeat(10_000) }), 'RangeError', /maxEventBytes \(4096\)/],
+    ['an event just above maxEventBytes', () => t.capture('e', { s: 'é'.repeat(2000) }), 'RangeError', /maxEventBytes \(4096\)/],
+    ['options of the wrong type', () => t.capture('e', {}, 'opts'), 'TypeError', /capture options must be an object/],
+  ];
+  for (const [what, call, name, message] of bad) {
+    assert.throws(call, { name, message }, what);
+  }
+  const good = t.capture('after bad input', { fine: true });
+  assert.ok(good);
+  assert.deepEqual(await t.flush(), { completed: true, pending: 0 });
+  const [row] = await stored([good]);
+  assert.equal(row.properties.fine, true);
+  const s = t.stats();
+  assert.equal(s.delivered, 1);
+  assert.equal(s.dropped.too_large, 2);
+  assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
+  await t.shutdown(1000);
+});
+
+test('invalid options throw, naming the option', () => {
+  const host = collector.url;
+  const cases = [
+    [undefined, 'TypeError', /options must be an object/],
+    ['phc', 'TypeError', /options must be an object/],
+    [{ apiKey: 'k' }, 'TypeError', /"host" is required/],
+    [{ apiKey: 'k', host, flushAt: 'ten' }, 'TypeError', /"flushAt" must be a whole number, got the string "ten"/],
+    [{ apiKey: 'k', host, flushAt: 0 }, 'RangeError', /"flushAt".*at least 1/],
+    [{ apiKey: 'k', host, flushAt: 1.5 }, 'RangeError', /"flushAt" must be a whole number/],
+    [{ apiKey: 'k', host, flushAt: 2000, maxBatchEvents: 100 }, 'RangeError', /"flushAt".*maxBatchEvents/],
+    [{ apiKey: 'k', host, flushIntervalMs: -1 }, 'RangeError', /"flushIntervalMs"/],
+    [{ apiKey: 'k', host, maxInFlight: NaN }, 'TypeError', /"maxInFlight"/],
+    [{ apiKey: 'k', host, geoipDisable: 'yes' }, 'TypeError', /"geoipDisable" must be a boolean/],
+    [{ apiKey: 'k', host, protocol: 'v2' }, 'RangeError', /"protocol" must be "posthog-v0", "posthog-v1" or "json"/],
+    [{ apiKey: 'k', host, flushat: 10 }, 'TypeError', /unknown option "flushat"/],
+    [{ apiKey: 'k', host, headers: { 'X-A': 1 } }, 'TypeError', /"headers.X-A" must be a string/],
+    [{ apiKey: 'k', host: 'http://example.com' }, 'RangeError', /"host"/],
+    [{ host }, 'RangeError', /"apiKey"/],
+    [{ apiKey: 'k', host, jitter: 1.5 }, 'RangeError', /"jitter"/],
+  ];
+  for (const [options, name, message] of cases) {
+    assert.throws(() => new Tidings(options), { name, message }, JSON.stringify(options));
+  }
+  // Still usable afterwards.
+  assert.ok(new Tidings({ apiKey: 'k', host }).distinctId);
+});
+
+test('after shutdown, capture returns null and flush resolves', async () => {
+  const t = client();
+  assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
+  assert.equal(t.capture('late'), null);
+  assert.equal(t.stats().dropped.shut_down, 1);
+  assert.deepEqual(await t.flush(100), { completed: true, pending: 0 });
+  assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
+});
