@@ -92,7 +92,12 @@ impl State {
     /// captures sends one wake, or none while the worker is checking anyway.
     pub(crate) fn captured(&mut self, now: Instant, inbox: &Sender<Msg>) {
         self.last_capture = now;
-        if self.wake_sent {
+        // A wake is on its way, or the worker looks within COALESCE anyway.
+        if self.wake_sent
+            || self
+                .sleeps_until
+                .is_some_and(|s| s <= now.saturating_add(COALESCE))
+        {
             return;
         }
         let Some(deadline) = self.core.poll_timeout() else {

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
-use tidings::Transmit;
-
 use crate::pool::Pool;
 use crate::shared::{Msg, Settled, Shared};
 
@@ -14,24 +12,30 @@ use crate::shared::{Msg, Settled, Shared};
 /// for those started after `shutdown`) and their answers are ignored.
 pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
     let mut messages: Vec<Msg> = Vec::new();
-    let mut transmits: Vec<Transmit> = Vec::new();
     let mut settled = Settled::default();
     let mut bodies = Vec::new();
     loop {
         let now = shared.clock.now();
+        // One short lock per step, so a capture waits for one step at most,
+        // never for a whole pass over a burst of answers and requests.
+        for message in messages.drain(..) {
+            if let Msg::Answer { id, result, body } = message {
+                pool.answered();
+                shared.lock().core.handle_response(now, id, result);
+                bodies.push(body);
+            }
+        }
+        shared.lock().core.handle_timeout(now);
+        loop {
+            let transmit = shared.lock().core.poll_transmit(now);
+            match transmit {
+                // Off the lock: handing out a request may start a thread.
+                Some(transmit) => pool.dispatch(transmit),
+                None => break,
+            }
+        }
         let (next, done) = {
             let mut state = shared.lock();
-            for message in messages.drain(..) {
-                if let Msg::Answer { id, result, body } = message {
-                    pool.answered();
-                    state.core.handle_response(now, id, result);
-                    bodies.push(body);
-                }
-            }
-            state.core.handle_timeout(now);
-            while let Some(transmit) = state.core.poll_transmit(now) {
-                transmits.push(transmit);
-            }
             state.drain_notices(&mut settled);
             let done = state.core.is_shut_down();
             let next = state.next_wake(now.monotonic);
@@ -40,10 +44,6 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
             state.worker_exited = done;
             (next, done)
         };
-        // Off the lock: handing out requests may start a thread.
-        for transmit in transmits.drain(..) {
-            pool.dispatch(transmit);
-        }
         settled.finish();
         // Frees delivered events' bytes, off the lock.
         bodies.clear();
