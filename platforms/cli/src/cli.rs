@@ -277,20 +277,8 @@ fn run_demo(args: DemoArgs) -> i32 {
         progress: !args.json,
         timeout: Duration::from_secs(args.timeout_secs),
     };
-    match demo::run(&options) {
-        Ok(report) => {
-            if args.json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            } else {
-                println!("{report}");
-            }
-            if report.ok() { 0 } else { 1 }
-        }
-        Err(e) => {
-            eprintln!("tidings demo: {e}");
-            2
-        }
-    }
+    let result = demo::run(&options).map(|r| (r.ok(), r));
+    report("demo", result, args.json)
 }
 
 fn run_send(args: SendArgs) -> i32 {
@@ -315,17 +303,28 @@ fn run_send(args: SendArgs) -> i32 {
         progress: !args.json,
         timeout: Duration::from_secs(args.timeout_secs),
     };
-    match send::run(&options) {
-        Ok(report) => {
-            if args.json {
+    let result = send::run(&options).map(|r| (r.ok(), r));
+    report("send", result, args.json)
+}
+
+/// Prints a report (as one JSON line with `--json`) and returns the exit
+/// code: 0 if it is all good, 1 if not, 2 if the command could not run.
+fn report<R: serde::Serialize + std::fmt::Display>(
+    command: &str,
+    result: Result<(bool, R), String>,
+    json: bool,
+) -> i32 {
+    match result {
+        Ok((ok, report)) => {
+            if json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
                 println!("{report}");
             }
-            if report.ok() { 0 } else { 1 }
+            if ok { 0 } else { 1 }
         }
         Err(e) => {
-            eprintln!("tidings send: {e}");
+            eprintln!("tidings {command}: {e}");
             2
         }
     }
