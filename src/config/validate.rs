@@ -137,8 +137,9 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
         return err(
             "retry.max_backoff",
             format!(
-                "({:?}) is shorter than retry.initial_backoff ({:?})",
-                c.retry.max_backoff, c.retry.initial_backoff
+                "({} ms) is shorter than retry.initial_backoff ({} ms)",
+                c.retry.max_backoff.as_millis(),
+                c.retry.initial_backoff.as_millis()
             ),
         );
     }
@@ -151,7 +152,8 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
     if !(0.0..1.0).contains(&c.retry.jitter) {
         return err(
             "retry.jitter",
-            format!("({}) must be in 0.0..1.0", c.retry.jitter),
+            // No float formatting: it would cost the wasm build ~10 KB.
+            "must be at least 0.0 and below 1.0 (a fraction of each wait)".into(),
         );
     }
     positive("warning_interval", c.warning_interval)?;

@@ -95,8 +95,8 @@ impl Meter {
         }
         if !u.value.is_finite() {
             return Err(MeterError(format!(
-                "metric `{}`: the value {} is not a finite number",
-                u.metric, u.value
+                "metric `{}`: the value is not a finite number (NaN or infinite)",
+                u.metric
             )));
         }
         if !(u.tags.is_object() || u.tags.is_null()) {

@@ -14,10 +14,8 @@ pub(crate) fn parse_retry_after(value: &str, wall_now: WallTime) -> Option<Durat
             value.parse::<u64>().unwrap_or(u64::MAX),
         ));
     }
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
-    }
+    // delay-seconds is whole digits (RFC 9110); anything else that is not
+    // an HTTP-date (e.g. "1.5") is ignored and plain backoff applies.
     let date = httpdate::parse_http_date(value).ok()?;
     Some(
         date.duration_since(wall_now.to_system_time())
@@ -38,10 +36,7 @@ mod tests {
             Some(Duration::from_secs(120))
         );
         assert_eq!(parse_retry_after(" 0 ", NOW), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("1.5", NOW),
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(parse_retry_after("1.5", NOW), None);
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", NOW),
             Some(Duration::from_secs(30))
@@ -58,7 +53,7 @@ mod tests {
             parse_retry_after("99999999999999999999999999", NOW),
             Some(Duration::from_secs(u64::MAX))
         );
-        assert_eq!(parse_retry_after("1e300", NOW), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("1e300", NOW), None);
         assert_eq!(parse_retry_after("-5", NOW), None);
         assert_eq!(parse_retry_after("NaN", NOW), None);
         assert_eq!(parse_retry_after("soon", NOW), None);

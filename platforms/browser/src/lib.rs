@@ -213,7 +213,8 @@ fn wait_time(what: &str, value: &JsValue) -> Result<Duration, JsValue> {
     match value.as_f64() {
         Some(ms) if (0.0..=9.0e12).contains(&ms) => Ok(Duration::from_micros((ms * 1000.0) as u64)),
         Some(ms) => Err(range_error(&format!(
-            "tidings: {what}(timeoutMs) must be from 0 to 9e12 milliseconds, got {ms}"
+            "tidings: {what}(timeoutMs) must be from 0 to 9e12 milliseconds, got {}",
+            options::show_number(ms)
         ))),
         None => Err(type_error(&format!(
             "tidings: {what}(timeoutMs) must be a number of milliseconds, got {}",
@@ -331,7 +332,8 @@ fn parse_timestamp(v: &JsValue) -> Result<WallTime, JsValue> {
     };
     if !millis.is_finite() || millis < 0.0 {
         return Err(range_error(&format!(
-            "tidings: capture option \"timestamp\" must be a valid date at or after 1970, got {millis}"
+            "tidings: capture option \"timestamp\" must be a valid date at or after 1970, got {}",
+            options::show_number(millis)
         )));
     }
     Ok(WallTime::from_unix_millis(millis as u64))

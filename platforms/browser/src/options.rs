@@ -242,8 +242,9 @@ impl Options<'_> {
         };
         if n.fract() != 0.0 || n < 0.0 || n > usize::MAX as f64 {
             return Err(range_error(&format!(
-                "tidings: option \"{name}\" must be a whole number from 0 to {}, got {n}",
-                usize::MAX
+                "tidings: option \"{name}\" must be a whole number from 0 to {}, got {}",
+                usize::MAX,
+                show_number(n)
             )));
         }
         Ok(Some(n as usize))
@@ -262,7 +263,8 @@ impl Options<'_> {
         // About 285 years: far beyond any useful setting, and no overflow.
         if !(0.0..=9.0e12).contains(&ms) {
             return Err(range_error(&format!(
-                "tidings: option \"{name}\" must be a duration in milliseconds from 0 to 9e12, got {ms}"
+                "tidings: option \"{name}\" must be a duration in milliseconds from 0 to 9e12, got {}",
+                show_number(ms)
             )));
         }
         Ok(Some(Duration::from_micros((ms * 1000.0) as u64)))
@@ -310,11 +312,20 @@ pub fn type_name(v: &JsValue) -> String {
         return format!("the string \"{shown}\"");
     }
     if let Some(n) = v.as_f64() {
-        return format!("the number {n}");
+        return format!("the number {}", show_number(n));
     }
     v.js_typeof()
         .as_string()
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A number as JavaScript shows it. Formatting floats in Rust would link
+/// core's float printing (~13 KB of wasm) for error messages alone.
+pub(crate) fn show_number(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_else(|_| "a number".to_owned())
 }
 
 #[cfg(test)]
