@@ -22,13 +22,29 @@ pub(crate) fn backoff_delay(
     // A uniform draw in [-1, 1).
     let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
     let factor = 1.0 + policy.jitter * unit;
-    base.mul_f64(factor.max(0.0)).min(policy.max_backoff)
+    // try_from: a huge max_backoff times the factor must not overflow.
+    Duration::try_from_secs_f64(base.as_secs_f64() * factor.max(0.0))
+        .unwrap_or(policy.max_backoff)
+        .min(policy.max_backoff)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand_xoshiro::rand_core::SeedableRng;
+
+    #[test]
+    fn an_absurd_maximum_does_not_overflow() {
+        let policy = RetryPolicy {
+            max_backoff: Duration::MAX,
+            initial_backoff: Duration::MAX / 2,
+            ..Default::default()
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for n in 1..70 {
+            assert!(backoff_delay(&policy, n, &mut rng) <= Duration::MAX);
+        }
+    }
 
     #[test]
     fn grows_exponentially_within_jitter_and_cap() {
