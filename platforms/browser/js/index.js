@@ -2,7 +2,8 @@
 // JavaScript face of the wasm module in ../pkg (built by scripts/build-wasm).
 // See index.d.ts for the documented API.
 
-import wasmInit, { initSync, TidingsCore } from '../pkg/tidings_browser.js';
+import wasmInit, { initSync, TidingsCore, TidingsWorkersCore } from '../pkg/tidings_browser.js';
+import { drain } from './workers.js';
 
 let loaded = false;
 let loading = null;
@@ -61,13 +62,35 @@ function describe(value) {
 
 export class Tidings {
   #core;
+  #workers = false;
 
   /** @param {import('./index.d.ts').TidingsOptions} options */
   constructor(options) {
     if (!loaded) {
       throw new Error('tidings: the wasm module is not loaded yet: `await load()` first (or `loadSync(module)` in a Worker)');
     }
-    this.#core = new TidingsCore(options);
+    if (options !== null && typeof options === 'object' && !Array.isArray(options) && 'runtime' in options) {
+      const { runtime, ...rest } = options;
+      if (runtime !== 'workers' && runtime !== 'timers' && runtime !== undefined) {
+        throw new RangeError(`tidings: option "runtime" must be "timers" (the default) or "workers", got ${describe(runtime)}`);
+      }
+      this.#workers = runtime === 'workers';
+      options = rest;
+    }
+    this.#core = this.#workers ? new TidingsWorkersCore(options) : new TidingsCore(options);
+  }
+
+  /**
+   * `runtime: 'workers'` only: drives delivery of everything captured so
+   * far until it is delivered or dropped, or `budgetMs` (default 5000, at
+   * most 30 000) runs out; hand it to `ctx.waitUntil`. Resolves
+   * `{ completed, pending, dropped, elapsedMs }`.
+   */
+  drain(budgetMs) {
+    if (!this.#workers) {
+      throw new TypeError("tidings: drain() needs the option runtime: 'workers' (with timers, use flush())");
+    }
+    return drain(this.#core, budgetMs);
   }
 
   /**
@@ -108,11 +131,21 @@ export class Tidings {
 
   /** Sends what is queued; resolves `{ completed, pending }`. Never rejects. */
   flush(timeoutMs) {
+    if (this.#workers) {
+      return this.drain(timeoutMs);
+    }
     return this.#core.flush(timeoutMs);
   }
 
   /** Stops accepting events and drains within `timeoutMs`; resolves `{ drained, dropped }`. */
   shutdown(timeoutMs) {
+    if (this.#workers) {
+      return this.drain(timeoutMs).then((r) => {
+        const closed = this.#core.close();
+        const dropped = r.dropped + closed.dropped;
+        return { drained: dropped === 0, dropped };
+      });
+    }
     return this.#core.shutdown(timeoutMs);
   }
 

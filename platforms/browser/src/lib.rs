@@ -6,7 +6,8 @@
 //! from `performance.now()` and `Date.now()`, and the seed from
 //! `crypto.getRandomValues`.
 //!
-//! [`TidingsCore`] is the wasm-bindgen class; applications use the ESM
+//! [`TidingsCore`] is the wasm-bindgen class (and `TidingsWorkersCore`, in
+//! [`workers`], its timer-free twin for Cloudflare Workers); applications use the ESM
 //! wrapper `js/index.js` (class `Tidings`), which serializes properties with
 //! `JSON.stringify` and turns its errors into clear `TypeError`s.
 //!
@@ -23,6 +24,7 @@ mod error;
 pub mod identity;
 mod js;
 mod options;
+mod workers;
 
 use std::time::Duration;
 
@@ -53,8 +55,7 @@ impl TidingsCore {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<TidingsCore, JsValue> {
         let settings = options::parse(&options)?;
-        let seed = identity::random_u64();
-        let core = Core::new(settings.config, seed).map_err(|e| options::config_error(&e))?;
+        let core = new_core(settings.config)?;
         let distinct_id = settings.distinct_id.unwrap_or_else(identity::anonymous_id);
         Ok(TidingsCore {
             shared: driver::Inner::new(core),
@@ -80,17 +81,7 @@ impl TidingsCore {
         let result = drive(&self.shared, false, |inner, now| {
             inner.core.capture(now, event)
         })?;
-        match result {
-            Ok(uuid) => Ok(Some(uuid.to_string())),
-            Err(e @ CaptureError::InvalidEvent(_)) => {
-                Err(type_error(&format!("tidings: capture refused: {e}")))
-            }
-            Err(e @ CaptureError::TooLarge { .. }) => Err(range_error(&format!(
-                "tidings: capture refused: {}",
-                js_names(&e.to_string())
-            ))),
-            Err(_) => Ok(None),
-        }
+        capture_result(result)
     }
 
     /// Counts a capture the wrapper refused before calling into wasm (its
@@ -173,6 +164,29 @@ impl TidingsCore {
                 .or_default() += early;
         }
         Ok(stats_object(&stats))
+    }
+}
+
+/// A core with a random seed, or the `RangeError` naming the bad option.
+/// One call site for both classes (it is large once inlined).
+#[inline(never)]
+fn new_core(config: tidings::Config) -> Result<Core, JsValue> {
+    Core::new(config, identity::random_u64()).map_err(|e| options::config_error(&e))
+}
+
+/// `capture`'s answer: the uuid, `undefined` for a counted refusal, or a
+/// thrown error for invalid input.
+fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, JsValue> {
+    match result {
+        Ok(uuid) => Ok(Some(uuid.to_string())),
+        Err(e @ CaptureError::InvalidEvent(_)) => {
+            Err(type_error(&format!("tidings: capture refused: {e}")))
+        }
+        Err(e @ CaptureError::TooLarge { .. }) => Err(range_error(&format!(
+            "tidings: capture refused: {}",
+            js_names(&e.to_string())
+        ))),
+        Err(_) => Ok(None),
     }
 }
 

@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 export const packageDir = fileURLToPath(new URL('..', import.meta.url));
 export const repoDir = resolve(packageDir, '../..');
 
-/** Starts `tidings collect --port 0 --db :memory: -q`; resolves { url, stop, events }. */
-export function startCollector() {
+/** Starts `tidings collect --port 0 --db :memory: -q [extra flags]`; resolves { url, stop, events }. */
+export function startCollector(extra = []) {
   const bin = process.env.TIDINGS_BIN || join(repoDir, 'target/debug/tidings');
   if (!existsSync(bin)) {
     throw new Error(`${bin} is missing: run \`cargo build -p tidings-cli\` (scripts/test-browser does)`);
   }
-  const child = spawn(bin, ['collect', '--port', '0', '--db', ':memory:', '-q'], {
+  const child = spawn(bin, ['collect', '--port', '0', '--db', ':memory:', '-q', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -150,3 +150,24 @@ test('after shutdown, capture returns null and flush resolves', async () => {
   assert.deepEqual(await t.flush(100), { completed: true, pending: 0 });
   assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
 });
+
+test("runtime: 'workers': no timer, drain() delivers, bad input is refused clearly", async () => {
+  assert.throws(() => client({ runtime: 'lambda' }), { name: 'RangeError', message: /"runtime"/ });
+  assert.throws(() => client().drain(100), { name: 'TypeError', message: /runtime: 'workers'/ });
+  const t = client({ runtime: 'workers' });
+  assert.throws(() => t.drain(60_000), { name: 'RangeError', message: /30000/ });
+  assert.throws(() => t.drain('soon'), { name: 'TypeError', message: /budgetMs/ });
+  const uuids = [t.capture('workers mode', { i: 1 }), t.capture('workers mode', { i: 2 })];
+  // flushIntervalMs is 50: with timers these would be sent by now.
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(t.stats().queued, 2);
+  const result = await t.drain(5000);
+  assert.equal(result.completed, true);
+  assert.equal(result.dropped, 0);
+  assert.equal((await stored(uuids)).length, 2);
+  assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
+  assert.equal(t.capture('after shutdown'), null);
+  const s = t.stats();
+  assert.equal(s.delivered, 2);
+  assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
+});

@@ -167,6 +167,9 @@ struct FaultArgs {
     /// Fraction of requests answered with --fail-status.
     #[arg(long)]
     fail_rate: Option<f64>,
+    /// Answer the first N requests with --fail-status, then apply the rates.
+    #[arg(long, value_name = "N")]
+    fail_first: Option<u64>,
     /// The 5xx status of injected failures [default 503].
     #[arg(long)]
     fail_status: Option<u16>,
@@ -195,6 +198,7 @@ impl FaultArgs {
         Faults {
             seed: self.seed.unwrap_or(d.seed),
             fail_rate: self.fail_rate.unwrap_or(d.fail_rate),
+            fail_first: self.fail_first.unwrap_or(d.fail_first),
             fail_status: self.fail_status.unwrap_or(d.fail_status),
             rate_limit_rate: self.rate_limit_rate.unwrap_or(d.rate_limit_rate),
             retry_after: self.retry_after.clone().unwrap_or(d.retry_after),

@@ -327,6 +327,44 @@ fn injects_faults_as_flagged() {
 }
 
 #[test]
+fn fails_the_first_n_requests_then_answers() {
+    let c = start(Faults {
+        fail_first: 2,
+        fail_status: 503,
+        ..Default::default()
+    });
+    let body = || v0(vec![event(UUID_A)]).to_string().into_bytes();
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| post(&c, "/batch/", &[], body()).unwrap().0)
+        .collect();
+    assert_eq!(statuses, [503, 503, 200, 200]);
+    assert_eq!(c.stats().unique, 1);
+
+    // With a rate as well: the first N fail whatever the draws, the rate
+    // applies after them, and the draws stay those of the seed.
+    let plain = FaultDice::new(Faults {
+        seed: 4,
+        fail_rate: 0.5,
+        ..Default::default()
+    });
+    let early = FaultDice::new(Faults {
+        seed: 4,
+        fail_rate: 0.5,
+        fail_first: 3,
+        ..Default::default()
+    });
+    for i in 0..50 {
+        let (a, b) = (plain.roll(), early.roll());
+        if i < 3 {
+            assert_eq!(b.fate, tidings_cli::collect::Fate::Fail);
+        } else {
+            assert_eq!(a.fate, b.fate, "request {i}");
+        }
+        assert_eq!(a.latency, b.latency);
+    }
+}
+
+#[test]
 fn fault_draws_repeat_for_a_seed() {
     let faults = Faults {
         seed: 9,

@@ -3,6 +3,7 @@
 
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -14,6 +15,9 @@ pub struct Faults {
     pub seed: u64,
     /// Answered with `fail_status` (a 5xx).
     pub fail_rate: f64,
+    /// The first this many requests (in arrival order) are answered with
+    /// `fail_status`, whatever the draws; the rates apply after them.
+    pub fail_first: u64,
     pub fail_status: u16,
     /// Answered 429 with `Retry-After: retry_after`.
     pub rate_limit_rate: f64,
@@ -33,6 +37,7 @@ impl Default for Faults {
         Faults {
             seed: 0,
             fail_rate: 0.0,
+            fail_first: 0,
             fail_status: 503,
             rate_limit_rate: 0.0,
             retry_after: "1".into(),
@@ -99,12 +104,15 @@ pub struct Plan {
 pub struct FaultDice {
     faults: Faults,
     rng: Mutex<Xoshiro256PlusPlus>,
+    /// Requests rolled so far (for `fail_first`).
+    rolled: AtomicU64,
 }
 
 impl FaultDice {
     pub fn new(faults: Faults) -> Self {
         FaultDice {
             rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(faults.seed)),
+            rolled: AtomicU64::new(0),
             faults,
         }
     }
@@ -114,7 +122,8 @@ impl FaultDice {
     }
 
     /// Always draws the same two numbers per request, so the sequence of
-    /// plans depends only on the seed and the arrival order.
+    /// plans depends only on the seed and the arrival order (the first
+    /// `fail_first` requests fail whatever they draw).
     pub fn roll(&self) -> Plan {
         let (a, b) = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -132,7 +141,10 @@ impl FaultDice {
             edge += rate;
             u < edge
         };
-        let fate = if next(f.drop_connection_rate) {
+        let early = self.rolled.fetch_add(1, Ordering::Relaxed) < f.fail_first;
+        let fate = if early {
+            Fate::Fail
+        } else if next(f.drop_connection_rate) {
             Fate::DropConnection
         } else if next(f.fail_rate) {
             Fate::Fail

@@ -1,0 +1,497 @@
+//! The timer-free drive mode for Cloudflare Workers (`runtime: 'workers'`).
+//!
+//! In a Worker no timer runs after the response is returned, and the clock
+//! only moves after I/O. So nothing here arms a timer or starts a request on
+//! its own: `capture` only queues, and each request hands a *drain* to
+//! `ctx.waitUntil`. A drain is a loop in JavaScript (`js/workers.js`) that
+//! calls [`TidingsWorkersCore::drain_step`] — which samples the clock,
+//! fires what is due and hands out requests — performs those requests with
+//! `fetch`, reports each answer with `answer` / `answerError`, and awaits
+//! the next answer or a short sleep (timers do run while a `waitUntil`
+//! promise is pending). The requests are made by JavaScript in the calling
+//! request's context, never from a shared executor: workerd refuses I/O on
+//! behalf of another request.
+//!
+//! One client serves every request of an isolate, so drains overlap:
+//!
+//! - a drain starts with a flush barrier over everything captured before it,
+//!   and ends once that is delivered or dropped and no request it started is
+//!   still in flight;
+//! - the last drain still running adopts what earlier drains left (a new
+//!   barrier over everything pending), so no event is left without a
+//!   `waitUntil` covering it;
+//! - at its budget, a drain that is not the last hands what is pending over
+//!   to the drains still running (`pending` in its result); the last one
+//!   drops everything still pending, counted in `stats().dropped` as
+//!   `drain_budget` (`dropped` in its result). The core is then replaced by
+//!   a fresh one (its counters are kept), because the core has no way to
+//!   drop only some events; answers to the old core's requests are ignored.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use js_sys::{Array, Object, Uint8Array};
+use tidings::{
+    Core, DropReason, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, Stats,
+    TransportError, WallTime,
+};
+use wasm_bindgen::prelude::*;
+
+use crate::driver::set;
+use crate::error::{error, range_error, type_error};
+use crate::options::{self, type_name};
+use crate::{build_event, capture_result, identity, js, new_core, stats_object};
+
+/// The longest budget a drain accepts: Cloudflare cancels `waitUntil` work
+/// 30 s after the response.
+const MAX_BUDGET_MS: f64 = 30_000.0;
+/// The budget of `drain()` with no argument.
+const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+/// While another drain has a request in flight, look at the core at least
+/// this often (its answer wakes only the drain that sent it).
+const POLL_OTHERS_MS: f64 = 20.0;
+/// The reason counted for events dropped when the last drain's budget ran out.
+const BUDGET_REASON: &str = "drain_budget";
+
+struct Drain {
+    barrier: FlushId,
+    deadline: Instant,
+    outcome: Option<FlushOutcome>,
+}
+
+struct State {
+    core: Core,
+    origin_ms: f64,
+    /// Counters of the cores replaced after a budget ran out.
+    retired: Stats,
+    /// Of `retired`'s `shutdown_deadline` drops, those of the budget.
+    budget_dropped: u64,
+    refused_too_large: u64,
+    closed: bool,
+    /// Running drains by handle (a few: a `Vec` links less than a map).
+    drains: Vec<(u32, Drain)>,
+    next_drain: u32,
+    /// Requests handed to JavaScript, by token (a `RequestId` cannot be
+    /// rebuilt from a number, and a replaced core's tokens must not match).
+    requests: Vec<(u32, RequestId)>,
+    next_token: u32,
+}
+
+impl State {
+    fn now(&self) -> Now {
+        let since = (js::monotonic_ms() - self.origin_ms).max(0.0);
+        let monotonic = Instant::from_duration(Duration::from_micros((since * 1000.0) as u64));
+        Now::new(
+            monotonic,
+            WallTime::from_unix_millis(js::date_now().max(0.0) as u64),
+        )
+    }
+
+    /// Routes notices: flush barriers to their drains, warnings to the console.
+    fn notices(&mut self) {
+        while let Some(notice) = self.core.poll_notice() {
+            match notice {
+                Notice::FlushDone { id, outcome } => {
+                    if let Some((_, d)) = self.drains.iter_mut().find(|(_, d)| d.barrier == id) {
+                        d.outcome = Some(outcome);
+                    }
+                }
+                Notice::Warning { .. } => {
+                    if let Some(line) = notice.log_message() {
+                        js::console_warn(&line);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Drops everything pending (the core's shutdown with no time left) and
+    /// starts a fresh core with the same configuration. Returns the count.
+    fn retire(&mut self, now: Now) -> Result<u64, JsValue> {
+        self.core.shutdown(now, Duration::ZERO);
+        while self.core.poll_notice().is_some() {}
+        let dropped = match self.core.shutdown_outcome() {
+            Some(tidings::ShutdownOutcome::DeadlineReached { dropped }) => dropped,
+            _ => 0,
+        };
+        let fresh = new_core(self.core.config().clone())?;
+        let old = std::mem::replace(&mut self.core, fresh);
+        add_stats(&mut self.retired, &old.stats());
+        self.budget_dropped += dropped;
+        self.requests.clear();
+        if dropped > 0 {
+            js::console_warn(&format!(
+                "tidings: the drain budget ran out: {dropped} events dropped ({BUDGET_REASON})"
+            ));
+        }
+        Ok(dropped)
+    }
+}
+
+fn add_stats(total: &mut Stats, s: &Stats) {
+    total.captured += s.captured;
+    total.delivered += s.delivered;
+    total.pending += s.pending;
+    total.queued += s.queued;
+    total.retrying += s.retrying;
+    total.in_flight += s.in_flight;
+    total.pending_bytes += s.pending_bytes;
+    total.requests += s.requests;
+    total.retries += s.retries;
+    for (reason, n) in &s.dropped {
+        *total.dropped.entry(*reason).or_default() += n;
+    }
+}
+
+/// The wasm side of `new Tidings({ runtime: 'workers', ... })`: the same
+/// options and `capture` as [`crate::TidingsCore`], no timer, and the drain
+/// steps driven by `js/workers.js`.
+#[wasm_bindgen]
+pub struct TidingsWorkersCore {
+    state: Rc<RefCell<State>>,
+    distinct_id: String,
+}
+
+#[wasm_bindgen]
+impl TidingsWorkersCore {
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<TidingsWorkersCore, JsValue> {
+        let settings = options::parse(&options)?;
+        let core = new_core(settings.config)?;
+        Ok(TidingsWorkersCore {
+            state: Rc::new(RefCell::new(State {
+                core,
+                origin_ms: js::monotonic_ms(),
+                retired: Stats::default(),
+                budget_dropped: 0,
+                refused_too_large: 0,
+                closed: false,
+                drains: Vec::new(),
+                next_drain: 0,
+                requests: Vec::new(),
+                next_token: 0,
+            })),
+            distinct_id: settings.distinct_id.unwrap_or_else(identity::anonymous_id),
+        })
+    }
+
+    fn state(&self) -> Result<std::cell::RefMut<'_, State>, JsValue> {
+        self.state
+            .try_borrow_mut()
+            .map_err(|_| error("tidings: called from inside one of its own calls"))
+    }
+
+    /// Queues an event; never sends (a drain does). Same contract as
+    /// `TidingsCore.capture`.
+    pub fn capture(
+        &self,
+        event: JsValue,
+        properties_json: JsValue,
+        options: JsValue,
+    ) -> Result<Option<String>, JsValue> {
+        let event = build_event(&event, &properties_json, &options, &self.distinct_id)?;
+        let mut s = self.state()?;
+        let now = s.now();
+        let result = s.core.capture(now, event);
+        s.notices();
+        capture_result(result)
+    }
+
+    #[wasm_bindgen(js_name = noteTooLarge)]
+    pub fn note_too_large(&self) {
+        if let Ok(mut s) = self.state() {
+            s.refused_too_large += 1;
+        }
+    }
+
+    #[wasm_bindgen(getter, js_name = maxEventBytes)]
+    pub fn max_event_bytes(&self) -> f64 {
+        self.state
+            .try_borrow()
+            .map(|s| s.core.config().max_event_bytes as f64)
+            .unwrap_or(f64::MAX)
+    }
+
+    #[wasm_bindgen(getter, js_name = distinctId)]
+    pub fn distinct_id(&self) -> String {
+        self.distinct_id.clone()
+    }
+
+    /// Starts a drain of `budgetMs` (default 5000, at most 30 000) over
+    /// everything captured so far; returns its handle for `drainStep`.
+    #[wasm_bindgen(js_name = drainStart)]
+    pub fn drain_start(&self, budget_ms: JsValue) -> Result<u32, JsValue> {
+        let budget = budget(&budget_ms)?;
+        let mut s = self.state()?;
+        let now = s.now();
+        let barrier = s.core.flush(now, budget);
+        let handle = s.next_drain;
+        s.next_drain = s.next_drain.wrapping_add(1);
+        s.drains.push((
+            handle,
+            Drain {
+                barrier,
+                deadline: now.monotonic.saturating_add(budget),
+                outcome: None,
+            },
+        ));
+        s.notices();
+        Ok(handle)
+    }
+
+    /// One turn of a drain: samples the clock, fires what is due, decides
+    /// whether the drain is over, and otherwise hands out requests.
+    /// `mine` is how many requests this drain has in flight. Returns
+    /// `{ transmits, result, waitMs }`: send every transmit; when `result`
+    /// is set the drain is over; else wait for one of this drain's answers
+    /// or `waitMs`, whichever comes first, and call again.
+    #[wasm_bindgen(js_name = drainStep)]
+    pub fn drain_step(&self, handle: u32, mine: u32) -> Result<Object, JsValue> {
+        let mut s = self.state()?;
+        let s = &mut *s;
+        let now = s.now();
+        s.core.handle_timeout(now);
+        s.notices();
+        let out = Object::new();
+        let Some(index) = s.drains.iter().position(|(h, _)| *h == handle) else {
+            return Err(error("tidings: drainStep() with an unknown drain handle"));
+        };
+        let drain = &s.drains[index].1;
+        let deadline = drain.deadline;
+        let outcome = drain.outcome;
+        let expired =
+            now.monotonic >= deadline || matches!(outcome, Some(FlushOutcome::TimedOut { .. }));
+        let covered = matches!(outcome, Some(FlushOutcome::Completed));
+        let last = s.drains.len() == 1;
+
+        let result = if expired {
+            let pending = match outcome {
+                Some(FlushOutcome::TimedOut { pending }) => pending,
+                Some(FlushOutcome::Completed) => 0,
+                None => s.core.pending() as u64,
+            };
+            s.drains.remove(index);
+            if !last {
+                Some(drain_result(covered, pending, 0))
+            } else if s.core.pending() > 0 {
+                let dropped = s.retire(now)?;
+                Some(drain_result(covered, 0, dropped))
+            } else {
+                Some(drain_result(covered, 0, 0))
+            }
+        } else if covered && mine == 0 {
+            if last && s.core.pending() > 0 && !s.closed {
+                // The last drain covers what the others left behind.
+                let left = deadline.saturating_duration_since(now.monotonic);
+                let barrier = s.core.flush(now, left);
+                let d = &mut s.drains[index].1;
+                d.barrier = barrier;
+                d.outcome = None;
+                s.notices();
+                None
+            } else {
+                s.drains.remove(index);
+                Some(drain_result(true, 0, 0))
+            }
+        } else {
+            None
+        };
+        if let Some(result) = result {
+            set(&out, "result", &result);
+            set(&out, "transmits", &Array::new());
+            set(&out, "waitMs", &JsValue::from_f64(0.0));
+            return Ok(out);
+        }
+
+        let left = deadline.saturating_duration_since(now.monotonic);
+        let transmits = Array::new();
+        while let Some(t) = s.core.poll_transmit(now) {
+            let token = s.next_token;
+            s.next_token = s.next_token.wrapping_add(1);
+            s.requests.push((token, t.id));
+            let o = Object::new();
+            set(&o, "token", &JsValue::from_f64(f64::from(token)));
+            set(&o, "url", &JsValue::from_str(&t.url));
+            set(&o, "method", &JsValue::from_str(t.method));
+            let headers = Object::new();
+            for (name, value) in &t.headers {
+                set(&headers, name, &JsValue::from_str(value));
+            }
+            set(&o, "headers", &headers);
+            set(&o, "body", &Uint8Array::from(&t.body.to_bytes()[..]));
+            // Never past this drain's budget: an abort is reported as a
+            // timeout and the batch is retried by whichever drain is left.
+            let timeout = t.timeout.min(left);
+            set(
+                &o,
+                "timeoutMs",
+                &JsValue::from_f64(millis_up(timeout).max(1.0)),
+            );
+            transmits.push(&o);
+        }
+        s.notices();
+
+        let mut wait = left;
+        if let Some(next) = s.core.poll_timeout() {
+            wait = wait.min(next.at.saturating_duration_since(now.monotonic));
+        }
+        let mut wait_ms = millis_up(wait);
+        let mine_now = mine as usize + transmits.length() as usize;
+        if s.core.requests_in_flight() > mine_now {
+            wait_ms = wait_ms.min(POLL_OTHERS_MS);
+        }
+        set(&out, "transmits", &transmits);
+        set(&out, "waitMs", &JsValue::from_f64(wait_ms));
+        Ok(out)
+    }
+
+    /// Reports the HTTP answer to a transmit (`token`). Answers to requests
+    /// of a replaced core are ignored.
+    pub fn answer(
+        &self,
+        token: u32,
+        status: f64,
+        retry_after: Option<String>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(), JsValue> {
+        let status = if (100.0..1000.0).contains(&status) {
+            status as u16
+        } else {
+            0
+        };
+        self.report(
+            token,
+            Ok(Response {
+                status,
+                retry_after,
+                body: body.unwrap_or_default(),
+            }),
+        )
+    }
+
+    /// Reports that a transmit got no answer: `timedOut` for an abort at
+    /// its timeout, otherwise a connection error described by `message`.
+    #[wasm_bindgen(js_name = answerError)]
+    pub fn answer_error(
+        &self,
+        token: u32,
+        timed_out: bool,
+        message: String,
+    ) -> Result<(), JsValue> {
+        let outcome = if timed_out {
+            TransportError::Timeout
+        } else {
+            TransportError::Connection(message)
+        };
+        self.report(token, Err(outcome))
+    }
+
+    fn report(&self, token: u32, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
+        let mut s = self.state()?;
+        if let Some(i) = s.requests.iter().position(|(t, _)| *t == token) {
+            let (_, id) = s.requests.swap_remove(i);
+            let now = s.now();
+            s.core.handle_response(now, id, outcome);
+            s.notices();
+        }
+        Ok(())
+    }
+
+    /// After a final drain: refuses later captures (counted as `shut_down`)
+    /// and drops whatever is still pending as `shutdown_deadline`.
+    pub fn close(&self) -> Result<Object, JsValue> {
+        let mut s = self.state()?;
+        let now = s.now();
+        s.closed = true;
+        s.core.shutdown(now, Duration::ZERO);
+        s.notices();
+        let dropped = match s.core.shutdown_outcome() {
+            Some(tidings::ShutdownOutcome::DeadlineReached { dropped }) => dropped,
+            _ => 0,
+        };
+        let o = Object::new();
+        set(&o, "drained", &JsValue::from_bool(dropped == 0));
+        set(&o, "dropped", &JsValue::from_f64(dropped as f64));
+        Ok(o)
+    }
+
+    /// The counters, as `TidingsCore.stats()`, summed over replaced cores;
+    /// events dropped when a budget ran out are under `dropped.drain_budget`.
+    /// Also `drains`: how many drains are running.
+    pub fn stats(&self) -> Result<Object, JsValue> {
+        let s = self
+            .state
+            .try_borrow()
+            .map_err(|_| error("tidings: stats() called from inside one of its own calls"))?;
+        let mut total = s.retired.clone();
+        add_stats(&mut total, &s.core.stats());
+        if s.refused_too_large > 0 {
+            total.captured += s.refused_too_large;
+            *total.dropped.entry(DropReason::TooLarge).or_default() += s.refused_too_large;
+        }
+        let o = stats_object(&total);
+        if s.budget_dropped > 0 {
+            // The core counts them as `shutdown_deadline`: rename the reason.
+            let dropped: Object =
+                js_sys::Reflect::get(&o, &JsValue::from_str("dropped"))?.unchecked_into();
+            let key = JsValue::from_str("shutdown_deadline");
+            let left = total
+                .dropped
+                .get(&DropReason::ShutdownDeadline)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(s.budget_dropped);
+            if left == 0 {
+                js_sys::Reflect::delete_property(&dropped, &key)?;
+            } else {
+                set(
+                    &dropped,
+                    "shutdown_deadline",
+                    &JsValue::from_f64(left as f64),
+                );
+            }
+            set(
+                &dropped,
+                BUDGET_REASON,
+                &JsValue::from_f64(s.budget_dropped as f64),
+            );
+        }
+        set(&o, "drains", &JsValue::from_f64(s.drains.len() as f64));
+        Ok(o)
+    }
+}
+
+fn drain_result(completed: bool, pending: u64, dropped: u64) -> JsValue {
+    let o = Object::new();
+    set(&o, "completed", &JsValue::from_bool(completed));
+    set(&o, "pending", &JsValue::from_f64(pending as f64));
+    set(&o, "dropped", &JsValue::from_f64(dropped as f64));
+    o.into()
+}
+
+/// Whole milliseconds, rounded up: a wait never ends before its deadline.
+fn millis_up(d: Duration) -> f64 {
+    (d.as_micros() as f64 / 1000.0).ceil()
+}
+
+/// A drain budget in milliseconds; `undefined` means the default.
+fn budget(value: &JsValue) -> Result<Duration, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(DEFAULT_BUDGET);
+    }
+    match value.as_f64() {
+        Some(ms) if (0.0..=MAX_BUDGET_MS).contains(&ms) => {
+            Ok(Duration::from_micros((ms * 1000.0) as u64))
+        }
+        Some(ms) => Err(range_error(&format!(
+            "tidings: drain(budgetMs) must be from 0 to 30000 milliseconds (Workers cancel waitUntil work 30 s after the response), got {}",
+            options::show_number(ms)
+        ))),
+        None => Err(type_error(&format!(
+            "tidings: drain(budgetMs) must be a number of milliseconds, got {}",
+            type_name(value)
+        ))),
+    }
+}
