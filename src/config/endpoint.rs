@@ -14,6 +14,18 @@ impl Endpoint {
     pub fn parse(host: &str, protocol: Protocol, gzip: bool) -> Result<Self, ConfigError> {
         let bad = |problem: String| Err(ConfigError::new("host", problem));
         let host = host.trim();
+        // Credentials in the URL: refused before any message echoes the URL.
+        let after_scheme = host.split_once("://").map_or(host, |(_, rest)| rest);
+        if after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("")
+            .contains('@')
+        {
+            return bad(
+                "credentials in the URL are not supported: use `api_key` or `headers`".into(),
+            );
+        }
         let (scheme, rest) = match host.split_once("://") {
             Some((s, r)) => (s.to_ascii_lowercase(), r),
             None => {
@@ -124,5 +136,7 @@ mod tests {
         assert!(url("ftp://x", Protocol::Json, false).is_err());
         assert!(url("https://", Protocol::Json, false).is_err());
         assert!(url("https://u:p@x.com", Protocol::Json, false).is_err());
+        let err = url("user:secret@x.com", Protocol::PostHogV0, false).unwrap_err();
+        assert!(!err.contains("secret"), "never echo credentials: {err}");
     }
 }
