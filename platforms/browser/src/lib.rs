@@ -155,15 +155,20 @@ impl TidingsCore {
             .try_borrow()
             .map_err(|_| error("tidings: stats() called from inside a tidings callback"))?;
         let mut stats = inner.core.stats();
-        let early = inner.refused_too_large;
-        if early > 0 {
-            stats.captured += early;
-            *stats
-                .dropped
-                .entry(tidings::DropReason::TooLarge)
-                .or_default() += early;
-        }
+        add_refused_too_large(&mut stats, inner.refused_too_large);
         Ok(stats_object(&stats))
+    }
+}
+
+/// Counts captures the wrapper refused as too large before they reached
+/// the core: captured, and dropped as `too_large`.
+fn add_refused_too_large(stats: &mut Stats, refused: u64) {
+    if refused > 0 {
+        stats.captured += refused;
+        *stats
+            .dropped
+            .entry(tidings::DropReason::TooLarge)
+            .or_default() += refused;
     }
 }
 

@@ -427,10 +427,7 @@ impl TidingsWorkersCore {
             .map_err(|_| error("tidings: stats() called from inside one of its own calls"))?;
         let mut total = s.retired.clone();
         add_stats(&mut total, &s.core.stats());
-        if s.refused_too_large > 0 {
-            total.captured += s.refused_too_large;
-            *total.dropped.entry(DropReason::TooLarge).or_default() += s.refused_too_large;
-        }
+        crate::add_refused_too_large(&mut total, s.refused_too_large);
         let o = stats_object(&total);
         if s.budget_dropped > 0 {
             // The core counts them as `shutdown_deadline`: rename the reason.

@@ -58,6 +58,16 @@ fn post(
     ))
 }
 
+/// POSTs one valid v0 event (UUID_A).
+fn post_one(c: &Collector) -> Result<(u16, Value, Option<String>), ureq::Error> {
+    post(
+        c,
+        "/batch/",
+        &[],
+        v0(vec![event(UUID_A)]).to_string().into_bytes(),
+    )
+}
+
 fn event(uuid: &str) -> Value {
     json!({"uuid": uuid, "event": "signup", "distinct_id": "u1", "properties": {"$lib": "t"}, "timestamp": TS})
 }
@@ -83,13 +93,7 @@ fn v1_event(uuid: &str) -> Value {
 #[test]
 fn accepts_each_protocol_and_counts_duplicates() {
     let c = start(Faults::default());
-    let (status, body, _) = post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    let (status, body, _) = post_one(&c).unwrap();
     assert_eq!((status, body), (200, json!({"status": 1})));
 
     let v1 = json!({"created_at": TS, "batch": [v1_event(UUID_B), v1_event(UUID_A)]});
@@ -240,13 +244,7 @@ fn injects_faults_as_flagged() {
         max_body_bytes: Some(100),
         ..Default::default()
     });
-    let (status, _, _) = post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    let (status, _, _) = post_one(&c).unwrap();
     assert_eq!(status, 413);
 
     // every request rate-limited, with Retry-After
@@ -255,13 +253,7 @@ fn injects_faults_as_flagged() {
         retry_after: "7".into(),
         ..Default::default()
     });
-    let (status, _, retry_after) = post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    let (status, _, retry_after) = post_one(&c).unwrap();
     assert_eq!((status, retry_after.as_deref()), (429, Some("7")));
 
     // every request failing with a chosen 5xx
@@ -270,13 +262,7 @@ fn injects_faults_as_flagged() {
         fail_status: 502,
         ..Default::default()
     });
-    let (status, _, _) = post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    let (status, _, _) = post_one(&c).unwrap();
     assert_eq!(status, 502);
 
     // dropped connections store nothing; lost answers store but never answer
@@ -284,29 +270,13 @@ fn injects_faults_as_flagged() {
         drop_connection_rate: 1.0,
         ..Default::default()
     });
-    assert!(
-        post(
-            &c,
-            "/batch/",
-            &[],
-            v0(vec![event(UUID_A)]).to_string().into_bytes()
-        )
-        .is_err()
-    );
+    assert!(post_one(&c).is_err());
     assert_eq!((c.stats().unique, c.stats().dropped_connections), (0, 1));
     let c = start(Faults {
         lose_answer_rate: 1.0,
         ..Default::default()
     });
-    assert!(
-        post(
-            &c,
-            "/batch/",
-            &[],
-            v0(vec![event(UUID_A)]).to_string().into_bytes()
-        )
-        .is_err()
-    );
+    assert!(post_one(&c).is_err());
     assert_eq!((c.stats().unique, c.stats().lost_answers), (1, 1));
     assert!(c.store().contains(UUID_A).unwrap());
 
@@ -316,13 +286,7 @@ fn injects_faults_as_flagged() {
         ..Default::default()
     });
     let started = std::time::Instant::now();
-    post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    post_one(&c).unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_millis(150));
 }
 
@@ -423,13 +387,7 @@ fn refuses_bad_fault_flags() {
 #[test]
 fn serves_stats_events_and_cors_preflight() {
     let c = start(Faults::default());
-    post(
-        &c,
-        "/batch/",
-        &[],
-        v0(vec![event(UUID_A)]).to_string().into_bytes(),
-    )
-    .unwrap();
+    post_one(&c).unwrap();
     let mut r = agent().get(&format!("{}/events", c.url())).call().unwrap();
     let rows: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(rows[0]["uuid"], UUID_A);

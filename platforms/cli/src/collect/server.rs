@@ -284,18 +284,8 @@ async fn answer(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -
             &msg,
         ));
     }
-    let decoded = match decode(headers, body) {
-        Ok(d) => d,
-        Err(msg) => {
-            return Ok(error(
-                shared,
-                StatusCode::BAD_REQUEST,
-                "invalid_payload",
-                &msg,
-            ));
-        }
-    };
-    let batch = match validate(wire, &Headers(headers), &decoded) {
+    let checked = decode(headers, body).and_then(|d| validate(wire, &Headers(headers), &d));
+    let batch = match checked {
         Ok(b) => b,
         Err(msg) => {
             return Ok(error(
