@@ -138,8 +138,8 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             "retry.max_backoff",
             format!(
                 "({} ms) is shorter than retry.initial_backoff ({} ms)",
-                c.retry.max_backoff.as_millis(),
-                c.retry.initial_backoff.as_millis()
+                millis(c.retry.max_backoff),
+                millis(c.retry.initial_backoff)
             ),
         );
     }
@@ -183,6 +183,12 @@ fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
         return Err(ConfigError::new(field, "must be longer than zero"));
     }
     Ok(())
+}
+
+/// Whole milliseconds for messages (as `u64`: formatting a `u128` links
+/// more code in wasm).
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

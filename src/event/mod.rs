@@ -120,6 +120,36 @@ impl Event {
         }
     }
 
+    /// Adds every member of `json`, the text of a JSON object such as
+    /// `JSON.stringify` returns: for adapters that already hold properties
+    /// serialized. The text is checked (strictly, without building values);
+    /// anything but one valid JSON object makes `capture` refuse the event.
+    ///
+    /// ```
+    /// use tidings::Event;
+    /// let event = Event::new("signup", "user-42").properties_json(r#"{"plan":"pro"}"#);
+    /// assert_eq!(event.properties_map()["plan"], "pro");
+    /// ```
+    pub fn properties_json(mut self, json: &str) -> Self {
+        let trimmed = json.trim_matches([' ', '\t', '\n', '\r']);
+        let members = trimmed
+            .strip_prefix('{')
+            .and_then(|t| t.strip_suffix('}'))
+            .filter(|_| crate::wire::JsonReader::is_valid(trimmed));
+        match members {
+            Some(members) if members.trim_matches([' ', '\t', '\n', '\r']).is_empty() => {}
+            Some(members) => {
+                self.begin_member();
+                self.properties.extend_from_slice(members.as_bytes());
+            }
+            None => {
+                self.error
+                    .get_or_insert("properties must be the JSON text of one object".to_owned());
+            }
+        }
+        self
+    }
+
     /// Starts a new member: a comma if needed; returns where it starts.
     fn begin_member(&mut self) -> usize {
         let start = self.properties.len();
@@ -241,6 +271,20 @@ pub(crate) fn push_json(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn properties_json_takes_one_object_or_refuses() {
+        let e = Event::new("e", "d").property("a", 1).properties_json(" {\"b\": [2, {\"c\": null}]} ");
+        assert!(e.error.is_none());
+        assert_eq!(e.properties_map(), json!({"a": 1, "b": [2, {"c": null}]}).as_object().unwrap().clone());
+        let empty = Event::new("e", "d").properties_json("{ }");
+        assert!(empty.error.is_none() && empty.properties.is_empty());
+        for bad in ["[1]", "1", "{\"a\":}", "{\"a\":1}}", "{\"a\":1,}", "", "{"] {
+            let e = Event::new("e", "d").property("a", 1).properties_json(bad);
+            assert!(e.error.is_some(), "{bad}");
+            assert_eq!(e.properties, b"\"a\":1", "{bad}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

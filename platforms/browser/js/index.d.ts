@@ -5,21 +5,11 @@
  */
 export function load(source?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>;
 
-/**
- * Loads the wasm module synchronously, e.g. in a Cloudflare Worker:
- * `import wasm from 'tidings-browser/pkg/tidings_browser_bg.wasm'; loadSync(wasm);`
- */
+/** Loads the wasm module synchronously from bytes or a `WebAssembly.Module`. */
 export function loadSync(module: BufferSource | WebAssembly.Module): void;
 
 /** Options of `new Tidings(options)`. Unknown names and wrong types throw. */
 export interface TidingsOptions {
-  /**
-   * `'timers'` (default): one timer drives sending, retries and flush
-   * intervals. `'workers'` (Cloudflare Workers): no timer is ever armed,
-   * `capture` only queues, and `drain(budgetMs)` (handed to
-   * `ctx.waitUntil`) delivers.
-   */
-  runtime?: 'timers' | 'workers';
   /** Ingestion URL: `https://host[:port][/prefix]` (plain `http://` only to loopback). For `protocol: 'json'`, the full endpoint URL. */
   host: string;
   /** Project API key; required for the PostHog protocols. */
@@ -93,18 +83,6 @@ export interface ShutdownResult {
   dropped: number;
 }
 
-/** What `drain()` resolves to (`runtime: 'workers'`). */
-export interface DrainResult {
-  /** Everything captured before `drain()` was delivered or dropped. */
-  completed: boolean;
-  /** Still pending when the budget ran out, handed over to drains of other requests still running (not lost). */
-  pending: number;
-  /** Dropped when the budget ran out with no other drain running: counted in `stats().dropped.drain_budget`. */
-  dropped: number;
-  /** How long the drain ran, by the Worker's clock (which moves only after I/O). */
-  elapsedMs: number;
-}
-
 /** Delivery counters. `captured === delivered + droppedTotal + pending`. */
 export interface Stats {
   captured: number;
@@ -117,9 +95,9 @@ export interface Stats {
   requests: number;
   retries: number;
   droppedTotal: number;
-  /** `runtime: 'workers'` only: drains running now. */
+  /** Workers build only: drains running now. */
   drains?: number;
-  /** By reason: `too_large`, `drain_budget` (workers), `queue_full`, `invalid_event`, `retries_exhausted`, `http_400`, ... */
+  /** By reason: `too_large`, `drain_budget` (Workers build), `queue_full`, `invalid_event`, `retries_exhausted`, `http_400`, ... */
   dropped: Record<string, number>;
 }
 
@@ -154,17 +132,6 @@ export class Tidings {
   flush(timeoutMs?: number): Promise<FlushResult>;
   /** Stops accepting events, sends what is pending within `timeoutMs` (default 10 000), drops the rest. Never rejects. */
   shutdown(timeoutMs?: number): Promise<ShutdownResult>;
-  /**
-   * `runtime: 'workers'` only (a TypeError otherwise): delivers everything
-   * captured so far, with the core's retry policy, until it is delivered or
-   * dropped or `budgetMs` (default 5000, 0 to 30 000) runs out; whatever is
-   * still pending then is dropped as `drain_budget` unless another
-   * request's drain is still running (it takes it over). Hand it to
-   * `ctx.waitUntil(tidings.drain(2000))` so the response is not delayed.
-   * In this runtime `flush(ms)` is `drain(ms)` and `shutdown(ms)` drains and
-   * then refuses later captures.
-   */
-  drain(budgetMs?: number): Promise<DrainResult>;
   /** The counters now. */
   stats(): Stats;
   /** The distinct id of events captured without one. */

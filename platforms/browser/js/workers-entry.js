@@ -1,11 +1,21 @@
-// The package in Cloudflare Workers (export condition `workerd`, or the
-// subpath `tidings-browser/workers`): wrangler turns the .wasm import into a
-// WebAssembly.Module, loaded synchronously here, so `new Tidings(...)` works
-// at the top level of a Worker with no `load()` call.
+// The package in Cloudflare Workers (export condition `workerd`): wrangler
+// turns the .wasm import into a WebAssembly.Module, instantiated
+// synchronously here, so `new Tidings(...)` works at the top level of a
+// Worker with no `load()` call.
 
-import wasm from '../pkg/tidings_browser_bg.wasm';
-import { loadSync } from './index.js';
+import wasm from '../pkg-workers/tidings_workers_bg.wasm';
+import { initSync } from '../pkg-workers/tidings_workers.js';
+import { markLoaded } from './workers-client.js';
 
-loadSync(wasm);
+initSync({ module: wasm });
+markLoaded();
 
-export * from './index.js';
+/** Already loaded here; kept so code written for ./workers.js runs unchanged. */
+export function load() {
+  return Promise.resolve();
+}
+
+/** Already loaded here; kept so code written for ./workers.js runs unchanged. */
+export function loadSync() {}
+
+export { Tidings } from './workers-client.js';

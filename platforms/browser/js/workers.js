@@ -1,63 +1,20 @@
-// The drain loop of `runtime: 'workers'` (see src/workers.rs): no timer is
-// armed by capture; each request hands `drain(budgetMs)` to ctx.waitUntil.
-// The loop runs in the calling request's context, so every fetch it starts
-// belongs to that request (workerd refuses I/O on behalf of another one).
+// Tidings for Cloudflare Workers (and other runtimes where no timer runs
+// after the response): the JavaScript face of the wasm module in
+// ../pkg-workers. Nothing is sent until `drain(budgetMs)`, handed to
+// ctx.waitUntil. In workerd, import the package itself (its `workerd`
+// export, ./workers-entry.js, loads the module); elsewhere `await load()`.
+// See workers.d.ts for the documented API.
 
-/** Performs one transmit and reports its outcome to the core. Never rejects. */
-async function send(core, t) {
-  let response;
-  try {
-    response = await fetch(t.url, {
-      method: t.method,
-      headers: t.headers,
-      body: t.body,
-      signal: AbortSignal.timeout(t.timeoutMs),
-    });
-  } catch (e) {
-    const timedOut = e != null && (e.name === 'TimeoutError' || e.name === 'AbortError');
-    core.answerError(t.token, timedOut, String((e && e.message) || e));
-    return;
-  }
-  let body;
-  try {
-    // Always read the body: it frees the connection, and v1 needs it.
-    body = new Uint8Array(await response.arrayBuffer());
-  } catch {
-    body = undefined;
-  }
-  core.answer(t.token, response.status, response.headers.get('retry-after') ?? undefined, body);
-}
+import init, { initSync } from '../pkg-workers/tidings_workers.js';
+import { loader } from './common.js';
+import { markLoaded } from './workers-client.js';
 
-function sleep(ms) {
-  let handle;
-  const promise = new Promise((resolve) => { handle = setTimeout(resolve, ms); });
-  return { promise, cancel: () => clearTimeout(handle) };
-}
+const wasm = loader(init, initSync, new URL('../pkg-workers/tidings_workers_bg.wasm', import.meta.url), markLoaded);
 
-/**
- * Drives `core` (a TidingsWorkersCore) until everything captured before
- * the call is delivered or dropped, or `budgetMs` runs out. Resolves
- * `{ completed, pending, dropped, elapsedMs }`. A bad budget throws (a
- * RangeError or TypeError); once started it does not reject.
- */
-export function drain(core, budgetMs) {
-  const handle = core.drainStart(budgetMs); // a bad budget throws here, synchronously
-  return run(core, handle, Date.now());
-}
+/** Loads the wasm module once (not needed in workerd: see workers-entry.js). */
+export const load = wasm.load;
 
-async function run(core, handle, started) {
-  const mine = new Set();
-  for (;;) {
-    const step = core.drainStep(handle, mine.size);
-    for (const t of step.transmits) {
-      const p = send(core, t).catch(() => {}).finally(() => mine.delete(p));
-      mine.add(p);
-    }
-    if (step.result) {
-      return { ...step.result, elapsedMs: Date.now() - started };
-    }
-    const timer = sleep(step.waitMs);
-    await Promise.race([timer.promise, ...mine]);
-    timer.cancel();
-  }
-}
+/** Loads the wasm module synchronously from a `WebAssembly.Module` or bytes. */
+export const loadSync = wasm.loadSync;
+
+export { Tidings } from './workers-client.js';

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use js_sys::{Function, Object, Reflect, Uint8Array};
+use js_sys::{Function, Object, Uint8Array};
 use tidings::{
     Core, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, ShutdownOutcome,
     Transmit, TransportError, WallTime,
@@ -18,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::error;
-use crate::js;
+use crate::js::{self, set};
 
 pub type Shared = Rc<RefCell<Inner>>;
 
@@ -272,10 +272,6 @@ fn transport_error(e: &JsValue) -> TransportError {
     } else {
         TransportError::Connection(js::describe(e))
     }
-}
-
-pub fn set(target: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
 /// `{ completed, pending }` for `flush()`.

@@ -62,6 +62,7 @@ pub fn monotonic_ms() -> f64 {
     performance_now().unwrap_or_else(|_| date_now())
 }
 
+#[cfg(feature = "timers")]
 /// A short description of a thrown JS value, for error messages.
 pub fn describe(value: &JsValue) -> String {
     if let Some(error) = value.dyn_ref::<js_sys::Error>() {
@@ -74,6 +75,7 @@ pub fn describe(value: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".to_owned())
 }
 
+#[cfg(feature = "timers")]
 /// Whether a thrown value is the abort of `AbortSignal.timeout`.
 pub fn is_timeout(value: &JsValue) -> bool {
     value
@@ -85,6 +87,7 @@ pub fn is_timeout(value: &JsValue) -> bool {
         .unwrap_or(false)
 }
 
+#[cfg(feature = "timers")]
 /// Whether the global object looks like a page or a Web Worker, where the
 /// browser sets `User-Agent` itself.
 pub fn in_browser() -> bool {
@@ -92,4 +95,9 @@ pub fn in_browser() -> bool {
     ["document", "importScripts"]
         .iter()
         .any(|name| js_sys::Reflect::has(&global, &JsValue::from_str(name)).unwrap_or(false))
+}
+
+/// `target[key] = value`, ignoring the (impossible) failure on a plain object.
+pub fn set(target: &Object, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
 }

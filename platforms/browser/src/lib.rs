@@ -6,10 +6,14 @@
 //! from `performance.now()` and `Date.now()`, and the seed from
 //! `crypto.getRandomValues`.
 //!
-//! [`TidingsCore`] is the wasm-bindgen class (and `TidingsWorkersCore`, in
-//! [`workers`], its timer-free twin for Cloudflare Workers); applications use the ESM
-//! wrapper `js/index.js` (class `Tidings`), which serializes properties with
-//! `JSON.stringify` and turns its errors into clear `TypeError`s.
+//! Two builds of this crate, chosen by cargo feature (see `wasm-pack.toml`):
+//! `timers` (the default) exports `TidingsCore`, driven by one re-armed
+//! timer, for browsers, Web Workers and Node; `workers` exports
+//! `TidingsWorkersCore`, its timer-free twin for Cloudflare Workers. Each
+//! build ships only its own driver. Applications use the ESM wrappers
+//! `js/index.js` and `js/workers.js` (class `Tidings`), which serialize
+//! properties with `JSON.stringify` and turn its errors into clear
+//! `TypeError`s.
 //!
 //! Nothing here panics on input from JavaScript: every value is checked and
 //! refused with a thrown `TypeError` / `RangeError` / `Error` whose message
@@ -19,146 +23,28 @@
 //! unload-safe sends, storage of unacknowledged events (the `Delivered` /
 //! `Dropped` notices in [`driver`]) and offline pauses.
 
+#[cfg(feature = "timers")]
 mod driver;
 mod error;
 pub mod identity;
 mod js;
 mod options;
+#[cfg(feature = "timers")]
+mod timers;
+#[cfg(feature = "workers")]
 mod workers;
 
-use std::time::Duration;
-
-use js_sys::{Function, Object, Promise, Reflect};
-use serde_json::value::RawValue;
+use js_sys::Object;
 use tidings::{CaptureError, Core, Event, Stats, Uuid, WallTime};
 use wasm_bindgen::prelude::*;
 
-use crate::driver::{Shared, drive, flush_result, set, shutdown_result};
-use crate::error::{error, range_error, type_error};
-use crate::options::{js_names, type_name};
-
-/// How long `flush()` and `shutdown()` wait when given no timeout.
-const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-
-/// The wasm side of `Tidings` (see `js/index.js`): one core, its timer and
-/// its requests. Usable directly, but the wrapper is the supported API.
-#[wasm_bindgen]
-pub struct TidingsCore {
-    shared: Shared,
-    distinct_id: String,
-}
-
-#[wasm_bindgen]
-impl TidingsCore {
-    /// Checks `options` (see `index.d.ts` for the list) and starts a client.
-    /// Throws a `TypeError` or `RangeError` naming the offending option.
-    #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<TidingsCore, JsValue> {
-        let settings = options::parse(&options)?;
-        let core = new_core(settings.config)?;
-        let distinct_id = settings.distinct_id.unwrap_or_else(identity::anonymous_id);
-        Ok(TidingsCore {
-            shared: driver::Inner::new(core),
-            distinct_id,
-        })
-    }
-
-    /// Queues an event. `properties_json` is `undefined` or the JSON text of
-    /// an object; `options` may hold `distinctId`, `uuid` and `timestamp`
-    /// (a `Date`, epoch milliseconds or an RFC 3339 string).
-    ///
-    /// Returns the event's uuid, or `undefined` when the event was valid but
-    /// not accepted (queue full, client shut down): those are counted in
-    /// `stats().dropped` and logged once per interval, never thrown, so a
-    /// page keeps running when the endpoint is down. Invalid input throws.
-    pub fn capture(
-        &self,
-        event: JsValue,
-        properties_json: JsValue,
-        options: JsValue,
-    ) -> Result<Option<String>, JsValue> {
-        let event = build_event(&event, &properties_json, &options, &self.distinct_id)?;
-        let result = drive(&self.shared, false, |inner, now| {
-            inner.core.capture(now, event)
-        })?;
-        capture_result(result)
-    }
-
-    /// Counts a capture the wrapper refused before calling into wasm (its
-    /// JSON is longer than `maxEventBytes`).
-    #[wasm_bindgen(js_name = noteTooLarge)]
-    pub fn note_too_large(&self) {
-        if let Ok(mut inner) = self.shared.try_borrow_mut() {
-            inner.refused_too_large += 1;
-        }
-    }
-
-    /// `maxEventBytes` after defaults.
-    #[wasm_bindgen(getter, js_name = maxEventBytes)]
-    pub fn max_event_bytes(&self) -> f64 {
-        self.shared
-            .try_borrow()
-            .map(|inner| inner.core.config().max_event_bytes as f64)
-            .unwrap_or(f64::MAX)
-    }
-
-    /// The `distinct_id` of events captured without one.
-    #[wasm_bindgen(getter, js_name = distinctId)]
-    pub fn distinct_id(&self) -> String {
-        self.distinct_id.clone()
-    }
-
-    /// Sends everything captured so far; resolves `{ completed, pending }`
-    /// once all of it is delivered or dropped, or when `timeoutMs` (default
-    /// 10 000) passes. Never rejects.
-    pub fn flush(&self, timeout_ms: JsValue) -> Result<Promise, JsValue> {
-        let timeout = wait_time("flush", &timeout_ms)?;
-        let (promise, resolve) = new_promise()?;
-        drive(&self.shared, true, |inner, now| {
-            if inner.core.is_shut_down() {
-                let _ = resolve.call1(
-                    &JsValue::UNDEFINED,
-                    &flush_result(tidings::FlushOutcome::Completed),
-                );
-            } else {
-                let id = inner.core.flush(now, timeout);
-                inner.flush_waiters.insert(id, resolve);
-            }
-        })?;
-        Ok(promise)
-    }
-
-    /// Stops accepting events, sends what is pending within `timeoutMs`
-    /// (default 10 000) and drops the rest; resolves `{ drained, dropped }`.
-    /// Calling it again resolves with the first outcome. Never rejects.
-    pub fn shutdown(&self, timeout_ms: JsValue) -> Result<Promise, JsValue> {
-        let timeout = wait_time("shutdown", &timeout_ms)?;
-        let (promise, resolve) = new_promise()?;
-        drive(&self.shared, true, |inner, now| {
-            if let Some(outcome) = inner.core.shutdown_outcome() {
-                let _ = resolve.call1(&JsValue::UNDEFINED, &shutdown_result(outcome));
-            } else {
-                inner.core.shutdown(now, timeout);
-                inner.shutdown_waiters.push(resolve);
-            }
-        })?;
-        Ok(promise)
-    }
-
-    /// The counters now, as a plain object: `captured`, `delivered`,
-    /// `pending`, `queued`, `retrying`, `inFlight`, `pendingBytes`,
-    /// `requests`, `retries`, `droppedTotal` and `dropped` (by reason).
-    /// `captured === delivered + droppedTotal + pending` always holds.
-    pub fn stats(&self) -> Result<Object, JsValue> {
-        let inner = self
-            .shared
-            .try_borrow()
-            .map_err(|_| error("tidings: stats() called from inside a tidings callback"))?;
-        let mut stats = inner.core.stats();
-        add_refused_too_large(&mut stats, inner.refused_too_large);
-        Ok(stats_object(&stats))
-    }
-}
+use crate::error::{range_error, type_error};
+use crate::js::set;
+use crate::options::js_names;
+#[cfg(feature = "timers")]
+pub use crate::timers::TidingsCore;
+#[cfg(feature = "workers")]
+pub use crate::workers::TidingsWorkersCore;
 
 /// Counts captures the wrapper refused as too large before they reached
 /// the core: captured, and dropped as `too_large`.
@@ -172,10 +58,22 @@ fn add_refused_too_large(stats: &mut Stats, refused: u64) {
     }
 }
 
-/// A core with a random seed, or the `RangeError` naming the bad option.
-/// One call site for both classes (it is large once inlined).
+/// A core from checked options (see [`options::config`]) with a random
+/// seed, or the `RangeError` naming the bad option. One call site for both
+/// classes (it is large once inlined).
 #[inline(never)]
-fn new_core(config: tidings::Config) -> Result<Core, JsValue> {
+fn new_core(
+    host: String,
+    api_key: String,
+    names: &[String],
+    values: &[f64],
+    headers: &[String],
+) -> Result<Core, JsValue> {
+    seeded_core(options::config(host, api_key, names, values, headers)?)
+}
+
+/// A core for `config` with a random seed.
+fn seeded_core(config: tidings::Config) -> Result<Core, JsValue> {
     Core::new(config, identity::random_u64()).map_err(|e| options::config_error(&e))
 }
 
@@ -216,144 +114,27 @@ fn stats_object(s: &Stats) -> Object {
     o
 }
 
-/// A promise and its `resolve` function.
-fn new_promise() -> Result<(Promise, Function), JsValue> {
-    let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve, _reject| resolve_fn = Some(resolve));
-    let resolve = resolve_fn.ok_or_else(|| error("tidings: Promise executor did not run"))?;
-    Ok((promise, resolve))
-}
-
-/// A timeout argument in milliseconds; `undefined` means the default.
-fn wait_time(what: &str, value: &JsValue) -> Result<Duration, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(DEFAULT_WAIT);
-    }
-    match value.as_f64() {
-        Some(ms) if (0.0..=9.0e12).contains(&ms) => Ok(Duration::from_micros((ms * 1000.0) as u64)),
-        Some(ms) => Err(range_error(&format!(
-            "tidings: {what}(timeoutMs) must be from 0 to 9e12 milliseconds, got {}",
-            options::show_number(ms)
-        ))),
-        None => Err(type_error(&format!(
-            "tidings: {what}(timeoutMs) must be a number of milliseconds, got {}",
-            type_name(value)
-        ))),
-    }
-}
-
+/// The event of a capture, from values `js/` checked: `properties_json`
+/// is `JSON.stringify` output (still checked by the core), `uuid` a uuid
+/// string, `timestamp_ms` epoch milliseconds or NaN for "now".
 fn build_event(
-    name: &JsValue,
-    properties_json: &JsValue,
-    options: &JsValue,
-    default_distinct_id: &str,
+    name: String,
+    properties_json: Option<String>,
+    distinct_id: String,
+    uuid: Option<String>,
+    timestamp_ms: f64,
 ) -> Result<Event, JsValue> {
-    let Some(name) = name.as_string() else {
-        return Err(type_error(&format!(
-            "tidings: capture(event) needs the event name as a string, got {}",
-            type_name(name)
-        )));
-    };
-    if name.trim().is_empty() {
-        return Err(type_error(
-            "tidings: capture(event) needs a non-empty event name",
-        ));
+    let mut event = Event::new(name, distinct_id);
+    if let Some(json) = properties_json {
+        event = event.properties_json(&json);
     }
-
-    let mut distinct_id = None;
-    let mut uuid = None;
-    let mut timestamp = None;
-    if !options.is_undefined() && !options.is_null() {
-        if !options.is_object() || js_sys::Array::is_array(options) {
-            return Err(type_error(&format!(
-                "tidings: capture options must be an object like {{ distinctId, uuid, timestamp }}, got {}",
-                type_name(options)
-            )));
-        }
-        let get = |key: &str| -> Result<Option<JsValue>, JsValue> {
-            let v = Reflect::get(options, &JsValue::from_str(key))?;
-            Ok((!v.is_undefined() && !v.is_null()).then_some(v))
-        };
-        if let Some(v) = get("distinctId")? {
-            match v.as_string() {
-                Some(id) if !id.trim().is_empty() => distinct_id = Some(id),
-                _ => {
-                    return Err(type_error(&format!(
-                        "tidings: capture option \"distinctId\" must be a non-empty string, got {}",
-                        type_name(&v)
-                    )));
-                }
-            }
-        }
-        if let Some(v) = get("uuid")? {
-            let parsed = v.as_string().and_then(|s| Uuid::parse_str(&s).ok());
-            match parsed {
-                Some(u) => uuid = Some(u),
-                None => {
-                    return Err(type_error(&format!(
-                        "tidings: capture option \"uuid\" must be a UUID string, got {}",
-                        type_name(&v)
-                    )));
-                }
-            }
-        }
-        if let Some(v) = get("timestamp")? {
-            timestamp = Some(parse_timestamp(&v)?);
-        }
+    if let Some(uuid) = uuid {
+        let uuid = Uuid::try_parse(&uuid)
+            .map_err(|_| type_error("tidings: capture option \"uuid\" must be a UUID string"))?;
+        event = event.uuid(uuid);
     }
-
-    let mut event = Event::new(
-        name,
-        distinct_id.unwrap_or_else(|| default_distinct_id.to_owned()),
-    );
-    if !properties_json.is_undefined() && !properties_json.is_null() {
-        let Some(text) = properties_json.as_string() else {
-            return Err(type_error(&format!(
-                "tidings: properties must be JSON text (the wrapper passes JSON.stringify(properties)), got {}",
-                type_name(properties_json)
-            )));
-        };
-        if !text.starts_with('{') {
-            return Err(type_error(
-                "tidings: properties must be a plain object (not an array, string or number)",
-            ));
-        }
-        let raw = RawValue::from_string(text)
-            .map_err(|e| type_error(&format!("tidings: properties are not valid JSON: {e}")))?;
-        event = event.properties(&raw);
-    }
-    if let Some(u) = uuid {
-        event = event.uuid(u);
-    }
-    if let Some(t) = timestamp {
-        event = event.timestamp(t);
+    if timestamp_ms >= 0.0 {
+        event = event.timestamp(WallTime::from_unix_millis(timestamp_ms as u64));
     }
     Ok(event)
-}
-
-/// A `Date`, epoch milliseconds, or an RFC 3339 string.
-fn parse_timestamp(v: &JsValue) -> Result<WallTime, JsValue> {
-    let millis = if let Some(date) = v.dyn_ref::<js_sys::Date>() {
-        date.get_time()
-    } else if let Some(n) = v.as_f64() {
-        n
-    } else if let Some(s) = v.as_string() {
-        return WallTime::parse_rfc3339(&s).ok_or_else(|| {
-            range_error(&format!(
-                "tidings: capture option \"timestamp\" is not an RFC 3339 date: {s:?}"
-            ))
-        });
-    } else {
-        return Err(type_error(&format!(
-            "tidings: capture option \"timestamp\" must be a Date, epoch milliseconds or an RFC 3339 string, got {}",
-            type_name(v)
-        )));
-    };
-    if !millis.is_finite() || millis < 0.0 {
-        return Err(range_error(&format!(
-            "tidings: capture option \"timestamp\" must be a valid date at or after 1970, got {}",
-            options::show_number(millis)
-        )));
-    }
-    Ok(WallTime::from_unix_millis(millis as u64))
 }

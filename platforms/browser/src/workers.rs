@@ -38,10 +38,9 @@ use tidings::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::driver::set;
-use crate::error::{error, range_error, type_error};
-use crate::options::{self, type_name};
-use crate::{build_event, capture_result, identity, js, new_core, stats_object};
+use crate::error::error;
+use crate::js::set;
+use crate::{build_event, capture_result, js, new_core, seeded_core, stats_object};
 
 /// The longest budget a drain accepts: Cloudflare cancels `waitUntil` work
 /// 30 s after the response.
@@ -116,7 +115,7 @@ impl State {
             Some(tidings::ShutdownOutcome::DeadlineReached { dropped }) => dropped,
             _ => 0,
         };
-        let fresh = new_core(self.core.config().clone())?;
+        let fresh = seeded_core(self.core.config().clone())?;
         let old = std::mem::replace(&mut self.core, fresh);
         add_stats(&mut self.retired, &old.stats());
         self.budget_dropped += dropped;
@@ -151,15 +150,20 @@ fn add_stats(total: &mut Stats, s: &Stats) {
 #[wasm_bindgen]
 pub struct TidingsWorkersCore {
     state: Rc<RefCell<State>>,
-    distinct_id: String,
 }
 
 #[wasm_bindgen]
 impl TidingsWorkersCore {
+    /// Same arguments as `TidingsCore`'s constructor.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<TidingsWorkersCore, JsValue> {
-        let settings = options::parse(&options)?;
-        let core = new_core(settings.config)?;
+    pub fn new(
+        host: String,
+        api_key: String,
+        names: Vec<String>,
+        values: &[f64],
+        headers: Vec<String>,
+    ) -> Result<TidingsWorkersCore, JsValue> {
+        let core = new_core(host, api_key, &names, values, &headers)?;
         Ok(TidingsWorkersCore {
             state: Rc::new(RefCell::new(State {
                 core,
@@ -173,7 +177,6 @@ impl TidingsWorkersCore {
                 requests: Vec::new(),
                 next_token: 0,
             })),
-            distinct_id: settings.distinct_id.unwrap_or_else(identity::anonymous_id),
         })
     }
 
@@ -187,11 +190,13 @@ impl TidingsWorkersCore {
     /// `TidingsCore.capture`.
     pub fn capture(
         &self,
-        event: JsValue,
-        properties_json: JsValue,
-        options: JsValue,
+        name: String,
+        properties_json: Option<String>,
+        distinct_id: String,
+        uuid: Option<String>,
+        timestamp_ms: f64,
     ) -> Result<Option<String>, JsValue> {
-        let event = build_event(&event, &properties_json, &options, &self.distinct_id)?;
+        let event = build_event(name, properties_json, distinct_id, uuid, timestamp_ms)?;
         let mut s = self.state()?;
         let now = s.now();
         let result = s.core.capture(now, event);
@@ -214,16 +219,11 @@ impl TidingsWorkersCore {
             .unwrap_or(f64::MAX)
     }
 
-    #[wasm_bindgen(getter, js_name = distinctId)]
-    pub fn distinct_id(&self) -> String {
-        self.distinct_id.clone()
-    }
-
     /// Starts a drain of `budgetMs` (default 5000, at most 30 000) over
     /// everything captured so far; returns its handle for `drainStep`.
     #[wasm_bindgen(js_name = drainStart)]
-    pub fn drain_start(&self, budget_ms: JsValue) -> Result<u32, JsValue> {
-        let budget = budget(&budget_ms)?;
+    pub fn drain_start(&self, budget_ms: Option<f64>) -> Result<u32, JsValue> {
+        let budget = budget(budget_ms);
         let mut s = self.state()?;
         let now = s.now();
         let barrier = s.core.flush(now, budget);
@@ -473,22 +473,10 @@ fn millis_up(d: Duration) -> f64 {
     (d.as_micros() as f64 / 1000.0).ceil()
 }
 
-/// A drain budget in milliseconds; `undefined` means the default.
-fn budget(value: &JsValue) -> Result<Duration, JsValue> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(DEFAULT_BUDGET);
-    }
-    match value.as_f64() {
-        Some(ms) if (0.0..=MAX_BUDGET_MS).contains(&ms) => {
-            Ok(Duration::from_micros((ms * 1000.0) as u64))
-        }
-        Some(ms) => Err(range_error(&format!(
-            "tidings: drain(budgetMs) must be from 0 to 30000 milliseconds (Workers cancel waitUntil work 30 s after the response), got {}",
-            options::show_number(ms)
-        ))),
-        None => Err(type_error(&format!(
-            "tidings: drain(budgetMs) must be a number of milliseconds, got {}",
-            type_name(value)
-        ))),
-    }
+/// A drain budget in milliseconds (checked by `js/workers.js`); none
+/// means the default. Capped and saturating: never a panic.
+fn budget(ms: Option<f64>) -> Duration {
+    ms.map_or(DEFAULT_BUDGET, |ms| {
+        Duration::from_micros((ms.min(MAX_BUDGET_MS) * 1000.0) as u64)
+    })
 }

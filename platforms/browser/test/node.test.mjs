@@ -5,12 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { load, Tidings } from '../js/index.js';
+import * as workers from '../js/workers.js';
 import { startCollector, waitFor } from './helpers.mjs';
 
 let collector;
 
 before(async () => {
   await load();
+  await workers.load();
   collector = await startCollector();
 });
 
@@ -151,10 +153,13 @@ test('after shutdown, capture returns null and flush resolves', async () => {
   assert.deepEqual(await t.shutdown(1000), { drained: true, dropped: 0 });
 });
 
-test("runtime: 'workers': no timer, drain() delivers, bad input is refused clearly", async () => {
-  assert.throws(() => client({ runtime: 'lambda' }), { name: 'RangeError', message: /"runtime"/ });
-  assert.throws(() => client().drain(100), { name: 'TypeError', message: /runtime: 'workers'/ });
-  const t = client({ runtime: 'workers' });
+test("the Workers build in Node: no timer, drain() delivers, bad input is refused clearly", async () => {
+  const workersClient = (options = {}) =>
+    new workers.Tidings({ apiKey: 'phc_node_test', host: collector.url, flushIntervalMs: 50, ...options });
+  assert.throws(() => client({ runtime: 'workers' }), { name: 'TypeError', message: /tidings-browser\/workers/ });
+  assert.throws(() => workersClient({ runtime: 'lambda' }), { name: 'RangeError', message: /"runtime"/ });
+  assert.equal(typeof client().drain, 'undefined');
+  const t = workersClient({ runtime: 'workers' });
   assert.throws(() => t.drain(60_000), { name: 'RangeError', message: /30000/ });
   assert.throws(() => t.drain('soon'), { name: 'TypeError', message: /budgetMs/ });
   const uuids = [t.capture('workers mode', { i: 1 }), t.capture('workers mode', { i: 2 })];

@@ -1,0 +1,114 @@
+// What the browser and Workers wrappers share: argument checks and the
+// one JSON.stringify of a capture's properties.
+
+/** A short description of a value for error messages. */
+export function describe(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string': return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+    case 'number': return `the number ${value}`;
+    case 'bigint': return `the bigint ${value}n`;
+    case 'undefined': return 'undefined';
+    default: return `a${typeof value === 'object' ? 'n' : ''} ${typeof value}`;
+  }
+}
+
+export function isPlainObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * The JSON text of `properties` (undefined when there are none), checked
+ * against the core's `maxEventBytes` before it is copied into wasm memory.
+ * Throws a TypeError (not an object, cyclic, BigInt) or a RangeError (too
+ * large; counted by `core.noteTooLarge()`).
+ */
+export function propertiesJson(core, event, properties) {
+  if (typeof event !== 'string') {
+    throw new TypeError(`tidings: capture(event) needs the event name as a string, got ${describe(event)}`);
+  }
+  if (event.trim() === '') {
+    throw new TypeError('tidings: capture(event) needs a non-empty event name');
+  }
+  if (properties === undefined || properties === null) return undefined;
+  if (!isPlainObject(properties)) {
+    throw new TypeError(`tidings: capture(event, properties) needs properties as a plain object, got ${describe(properties)}`);
+  }
+  let json;
+  try {
+    json = JSON.stringify(properties);
+  } catch (e) {
+    throw new TypeError(
+      `tidings: properties of "${event}" cannot be serialized to JSON (${e && e.message}): ` +
+      'remove cyclic references and convert BigInt values (to strings or numbers)',
+      { cause: e },
+    );
+  }
+  // UTF-8 is never shorter than the UTF-16 length: this JSON alone
+  // exceeds the limit. Refused here, without copying it into wasm.
+  const max = core.maxEventBytes;
+  if (json.length > max) {
+    core.noteTooLarge();
+    throw new RangeError(
+      `tidings: capture refused: the properties of "${event}" are ${json.length} characters of JSON, ` +
+      `above maxEventBytes (${max}): trim them`,
+    );
+  }
+  return json;
+}
+
+export function isNode() {
+  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+}
+
+/**
+ * A `load(source)` for one wasm-bindgen module: `init` is its default
+ * export, `wasmUrl` the .wasm next to it (read from disk in Node).
+ */
+export function loader(init, initSync, wasmUrl, onLoaded = () => {}) {
+  let loaded = false;
+  let loading = null;
+  return {
+    isLoaded: () => loaded,
+    load(source) {
+      if (loaded) return Promise.resolve();
+      if (!loading) {
+        loading = (async () => {
+          let module_or_path = source;
+          if (module_or_path === undefined && isNode()) {
+            // Node's fetch cannot read file: URLs. The specifier is a
+            // variable so that bundlers leave this Node-only import alone.
+            const fsName = 'node:fs/promises';
+            const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ fsName);
+            module_or_path = await fs.readFile(wasmUrl);
+          }
+          await init(module_or_path === undefined ? undefined : { module_or_path });
+          loaded = true;
+          onLoaded();
+        })();
+        loading.catch(() => { loading = null; });
+      }
+      return loading;
+    },
+    loadSync(module) {
+      if (!loaded) {
+        initSync({ module });
+        loaded = true;
+        onLoaded();
+      }
+    },
+  };
+}
+
+/** A random uuid v4 (`crypto.randomUUID` where it exists). */
+export function randomId() {
+  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = new Uint8Array(16);
+  if (typeof crypto !== 'undefined' && crypto.getRandomValues) crypto.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256); // only uniqueness matters
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,81 @@
+// The Workers build's client class, shared by ./workers.js (Node and other
+// runtimes: `await load()`) and ./workers-entry.js (workerd: loaded at
+// import). No loader code here: workerd refuses the dynamic import a
+// loader needs for Node.
+
+import { TidingsWorkersCore } from '../pkg-workers/tidings_workers.js';
+import { describe, isPlainObject, propertiesJson, randomId } from './common.js';
+import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { drain } from './drain.js';
+
+let loaded = false;
+
+/** Called once the wasm module is instantiated. */
+export function markLoaded() {
+  loaded = true;
+}
+
+export class Tidings {
+  #core;
+  #distinctId;
+
+  /** @param {import('./workers.d.ts').TidingsOptions} options */
+  constructor(options) {
+    if (!loaded) {
+      throw new Error('tidings: the wasm module is not loaded yet: `await load()` first (or `loadSync(module)`)');
+    }
+    if (isPlainObject(options) && 'runtime' in options) {
+      const { runtime, ...rest } = options;
+      if (runtime !== 'workers' && runtime !== undefined) {
+        throw new RangeError(`tidings: option "runtime" of the Workers build can only be "workers", got ${describe(runtime)}`);
+      }
+      options = rest;
+    }
+    const o = checkOptions(options);
+    this.#core = new TidingsWorkersCore(o.host, o.apiKey, o.names, o.values, o.headers);
+    this.#distinctId = o.distinctId ?? randomId();
+  }
+
+  /**
+   * Drives delivery of everything captured so far until it is delivered or
+   * dropped, or `budgetMs` (default 5000, at most 30 000) runs out; hand it
+   * to `ctx.waitUntil`. Resolves `{ completed, pending, dropped, elapsedMs }`.
+   */
+  drain(budgetMs) {
+    return drain(this.#core, budgetMs);
+  }
+
+  /**
+   * Queues an event (nothing is sent until a drain); returns its uuid, or
+   * null when it was valid but not accepted (counted in stats().dropped).
+   */
+  capture(event, properties, options) {
+    const json = propertiesJson(this.#core, event, properties);
+    const [distinctId, uuid, timestampMs] = checkCaptureOptions(options);
+    return this.#core.capture(event, json, distinctId ?? this.#distinctId, uuid, timestampMs) ?? null;
+  }
+
+  /** `drain(timeoutMs)`. */
+  flush(timeoutMs) {
+    return this.drain(timeoutMs);
+  }
+
+  /** Drains within `timeoutMs`, then refuses later captures; resolves `{ drained, dropped }`. */
+  shutdown(timeoutMs) {
+    return this.drain(timeoutMs).then((r) => {
+      const closed = this.#core.close();
+      const dropped = r.dropped + closed.dropped;
+      return { drained: dropped === 0, dropped };
+    });
+  }
+
+  /** The delivery counters now, as a plain object. */
+  stats() {
+    return this.#core.stats();
+  }
+
+  /** The distinct id of events captured without one. */
+  get distinctId() {
+    return this.#distinctId;
+  }
+}

@@ -1,0 +1,70 @@
+// The Workers build (`tidings-browser/workers`, and the package itself under
+// the `workerd` export condition). Same options and events as the browser
+// build; delivery runs only inside `drain()`.
+
+import type { CaptureOptions, FlushResult, Properties, ShutdownResult, Stats, TidingsOptions as BrowserOptions } from './index.js';
+export type { CaptureOptions, FlushResult, Properties, ShutdownResult, Stats } from './index.js';
+
+/** Loads the wasm module once; not needed under workerd (the package's `workerd` export loads it). */
+export function load(source?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>;
+
+/** Loads the wasm module synchronously from bytes or a `WebAssembly.Module`. */
+export function loadSync(module: BufferSource | WebAssembly.Module): void;
+
+/** Options of the Workers build: the browser build's, plus `runtime`. */
+export interface TidingsOptions extends BrowserOptions {
+  /** Accepted for clarity; the Workers build is always timer-free. */
+  runtime?: 'workers';
+}
+
+/** What `drain()` resolves to (`runtime: 'workers'`). */
+export interface DrainResult {
+  /** Everything captured before `drain()` was delivered or dropped. */
+  completed: boolean;
+  /** Still pending when the budget ran out, handed over to drains of other requests still running (not lost). */
+  pending: number;
+  /** Dropped when the budget ran out with no other drain running: counted in `stats().dropped.drain_budget`. */
+  dropped: number;
+  /** How long the drain ran, by the Worker's clock (which moves only after I/O). */
+  elapsedMs: number;
+}
+
+/**
+ * An event-delivery client for Cloudflare Workers: no timer is ever armed,
+ * `capture` only queues, and `drain(budgetMs)`, handed to `ctx.waitUntil`,
+ * delivers after the response.
+ *
+ * ```js
+ * import { Tidings } from 'tidings-browser'; // resolves to the Workers build in workerd
+ * const tidings = new Tidings({ apiKey: 'phc_...', host: 'https://us.i.posthog.com' });
+ * export default {
+ *   async fetch(request, env, ctx) {
+ *     tidings.capture('request', { path: new URL(request.url).pathname });
+ *     ctx.waitUntil(tidings.drain(2000));
+ *     return new Response('ok');
+ *   },
+ * };
+ * ```
+ */
+export class Tidings {
+  /** Throws a TypeError / RangeError naming the option that is wrong. */
+  constructor(options: TidingsOptions);
+  /** As in the browser build; nothing is sent until a drain. */
+  capture(event: string, properties?: Properties | null, options?: CaptureOptions | null): string | null;
+  /**
+   * Delivers everything captured so far, with the core's retry policy
+   * (Retry-After included), until it is delivered or dropped or `budgetMs`
+   * (default 5000, 0 to 30 000) runs out; whatever is still pending then is
+   * dropped as `drain_budget` unless another request's drain is still
+   * running (it takes it over).
+   */
+  drain(budgetMs?: number): Promise<DrainResult>;
+  /** `drain(timeoutMs)`, resolving `{ completed, pending }`. */
+  flush(timeoutMs?: number): Promise<FlushResult>;
+  /** Drains within `timeoutMs`, then refuses later captures. */
+  shutdown(timeoutMs?: number): Promise<ShutdownResult>;
+  /** The counters now (with `drains`: drains running now). */
+  stats(): Stats;
+  /** The distinct id of events captured without one. */
+  readonly distinctId: string;
+}

@@ -1,0 +1,249 @@
+//! A strict JSON reader that validates text and walks object members
+//! without building values.
+//!
+//! Why not serde_json here: deserialization is the largest part of the wasm
+//! build (its error paths link float printing, ~20 KB), and the core only
+//! reads two things — v1 per-event results and JSON object text handed over
+//! by adapters that already have it serialized (`JSON.stringify`). Encoding
+//! still goes through serde_json.
+
+/// How deep arrays and objects may nest before the text is refused (the
+/// reader recurses once per level).
+const MAX_DEPTH: u32 = 128;
+
+/// A cursor over JSON text. Every method returns `None` on invalid JSON.
+pub(crate) struct JsonReader<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> JsonReader<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Self {
+        JsonReader { text, at: 0 }
+    }
+
+    /// Whether `text` is exactly one valid JSON value (RFC 8259).
+    pub(crate) fn is_valid(text: &str) -> bool {
+        let mut r = JsonReader::new(text.as_bytes());
+        r.value(0).is_some() && r.end().is_some()
+    }
+
+    /// Only whitespace is left.
+    pub(crate) fn end(&mut self) -> Option<()> {
+        self.space();
+        (self.at == self.text.len()).then_some(())
+    }
+
+    /// Walks an object, calling `member` with each raw key (escapes kept)
+    /// while the reader sits at the member's value. `member` must consume
+    /// the value (for instance with [`JsonReader::skip`]).
+    pub(crate) fn object(
+        &mut self,
+        depth: u32,
+        mut member: impl FnMut(&[u8], &mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            self.space();
+            let key = self.string()?;
+            self.expect(b':')?;
+            member(key, self)?;
+            if self.eat(b'}') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// Whether an object starts here (after whitespace).
+    pub(crate) fn at_object(&mut self) -> bool {
+        self.space();
+        self.text.get(self.at) == Some(&b'{')
+    }
+
+    /// Whether a string starts here (after whitespace).
+    pub(crate) fn at_string(&mut self) -> bool {
+        self.space();
+        self.text.get(self.at) == Some(&b'"')
+    }
+
+    /// A string's raw contents (between the quotes, escapes kept).
+    pub(crate) fn string(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let start = self.at;
+        loop {
+            match *self.text.get(self.at)? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(&self.text[start..self.at - 1]);
+                }
+                b'\\' => {
+                    self.at += 1;
+                    match *self.text.get(self.at)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                        b'u' => {
+                            let hex = self.text.get(self.at + 1..self.at + 5)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+    }
+
+    /// Skips one value of any kind, checking it.
+    pub(crate) fn skip(&mut self, depth: u32) -> Option<()> {
+        self.value(depth)
+    }
+
+    fn value(&mut self, depth: u32) -> Option<()> {
+        self.space();
+        match *self.text.get(self.at)? {
+            b'{' => self.object(depth + 1, |_, r| r.value(depth + 1)),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(drop),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    fn array(&mut self, depth: u32) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            if self.eat(b']') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Option<()> {
+        self.eat_byte(b'-');
+        if !self.eat_byte(b'0') {
+            self.digits()?;
+        }
+        if self.eat_byte(b'.') {
+            self.digits()?;
+        }
+        if self.eat_byte(b'e') || self.eat_byte(b'E') {
+            if !self.eat_byte(b'+') {
+                self.eat_byte(b'-');
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        let start = self.at;
+        while self.text.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+        (self.at > start).then_some(())
+    }
+
+    fn word(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    fn space(&mut self) {
+        while matches!(self.text.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// After whitespace, `byte` follows (and is consumed).
+    fn eat(&mut self, byte: u8) -> bool {
+        self.space();
+        self.eat_byte(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    fn eat_byte(&mut self, byte: u8) -> bool {
+        let hit = self.text.get(self.at) == Some(&byte);
+        self.at += usize::from(hit);
+        hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonReader;
+
+    #[test]
+    fn accepts_what_serde_json_accepts() {
+        let good = [
+            "{}",
+            " { \"a\" : [1, -2.5e+3, 0, true, false, null, \"x\\n\\u00e9\"] } ",
+            "[]",
+            "\"\"",
+            "0",
+            "-0.0E-1",
+            "{\"nested\":{\"deeper\":[{\"k\":\"é 😀\"}]}}",
+        ];
+        for text in good {
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_ok(), "{text}");
+            assert!(JsonReader::is_valid(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        let bad = [
+            "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "01", "1.",
+            ".5", "-", "1e", "+1", "tru", "nul", "\"\\x\"", "\"\\u12G4\"", "\"a\u{1}\"", "\"abc",
+            "{} {}", "{'a':1}", "NaN", "Infinity", "{\"a\":1}}",
+        ];
+        for text in bad {
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_err(), "{text}");
+            assert!(!JsonReader::is_valid(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_overflowing() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(!JsonReader::is_valid(&deep));
+        let fine = "[".repeat(100) + &"]".repeat(100);
+        assert!(JsonReader::is_valid(&fine));
+    }
+
+    #[test]
+    fn walks_members_with_raw_keys() {
+        let mut keys = Vec::new();
+        let mut r = JsonReader::new(br#"{"a":1,"b\"c":{"d":[2]},"e":"f"}"#);
+        r.object(0, |key, r| {
+            keys.push(String::from_utf8(key.to_vec()).unwrap());
+            r.skip(1)
+        })
+        .unwrap();
+        assert_eq!(keys, ["a", "b\\\"c", "e"]);
+    }
+}
