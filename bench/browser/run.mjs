@@ -9,7 +9,9 @@
 // Writes bench/browser-results.json and the "Browser and Workers" section of
 // bench/RESULTS.md (the native part above it is bench/run's and is kept).
 
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -28,7 +30,7 @@ function parseArgs(argv) {
     runs: 3, events: 10_000, warmup: 200, chunk: 100,
     only: null, tidingsPkg: join(repoDir, 'platforms/browser'), keepTraces: null,
     profile: true, write: true, quick: false,
-    deliveryTimeoutMs: 30_000, stallMs: 5_000, settleMs: 300, burstBudgetMs: 12_000,
+    deliveryTimeoutMs: 20_000, stallMs: 3_000, settleMs: 300, burstBudgetMs: 8_000,
     workerRequests: 2000, workerConcurrency: 16,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -114,11 +116,39 @@ function versions(chromiumUserAgent) {
   };
 }
 
+/** Which Tidings was measured: the commit, whether its sources had uncommitted changes, the .wasm's hash. */
+function tidingsBuild(o, assets) {
+  const git = (...args) => {
+    try { return execFileSync('git', ['-C', repoDir, ...args], { encoding: 'utf8' }).trim(); } catch { return null; }
+  };
+  const dirty = git('status', '--porcelain', '--', 'src', 'platforms/browser/src', 'platforms/browser/js', 'Cargo.toml', 'platforms/browser/Cargo.toml');
+  return {
+    package: o.tidingsPkg,
+    commit: git('rev-parse', '--short=12', 'HEAD'),
+    uncommittedSources: dirty === null ? null : dirty.length > 0,
+    wasm: assets.tidings.wasm.map((f) => ({
+      file: f.replace(/^.*\//, ''),
+      bytes: readFileSync(f).length,
+      sha256: createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16),
+    })),
+  };
+}
+
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>tidings browser bench</title>
 <script>window.benchLoaded = new Promise((r) => { window.benchLoadedResolve = r; });</script>
 <script type="module" src="/bench/harness.js"></script>
 </head><body><h1>bench</h1></body></html>`;
+
+/** Runs one part; a failure is reported in the results instead of ending the run. */
+async function section(name, f) {
+  try {
+    return await f();
+  } catch (e) {
+    console.log(`   ${name} FAILED: ${e.stack || e}`);
+    return { failed: String(e.message || e).split('\n')[0] };
+  }
+}
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
@@ -136,6 +166,8 @@ async function main() {
     console.log(`== assets (Tidings from ${o.tidingsPkg})`);
     const assets = await prepareAssets(tmp, o.tidingsPkg);
     const peers = peerFiles();
+    results.tidings = tidingsBuild(o, assets);
+    results.loadBefore = (await import('node:os')).loadavg();
     sink = await startSink({
       pages: { '/page': () => PAGE },
       routes: {
@@ -166,7 +198,7 @@ async function main() {
               + `${page.complete ? ` in ${page.deliverySeconds.toFixed(2)} s` : ' (incomplete)'}, `
               + `longest task ${page.longestTaskBurstMs.toFixed(1)} / ${page.longestTaskDeliveryMs.toFixed(1)} ms `
               + `[${((Date.now() - t0) / 1000).toFixed(0)} s]`);
-            if (o.verbose) console.log(`      slowest calls (index, index in its task, µs): ${page.slowestCalls.map((c) => `${c.i}/${c.inChunk}:${c.us.toFixed(0)}`).join(' ')}; requests ${page.requests}; sdk stats ${JSON.stringify(page.sdkStats)}`);
+            if (o.verbose) console.log(`      first call of a task p50/p90 ${page.firstInTaskUsP50.toFixed(0)}/${page.firstInTaskUsP90.toFixed(0)} µs, later calls p99 ${page.laterInTaskUsP99.toFixed(0)} µs, calls over 0.5 ms: ${page.callsOver500Us}; slowest calls (index, index in its task, µs): ${page.slowestCalls.map((c) => `${c.i}/${c.inChunk}:${c.us.toFixed(0)}`).join(' ')}; requests ${page.requests}; sdk stats ${JSON.stringify(page.sdkStats)}`);
             if (page.pageErrors.length) console.log(`      page errors: ${page.pageErrors.join(' | ').slice(0, 300)}`);
           } catch (e) {
             console.log(`   ${sdk.id} run ${r + 1}: FAILED: ${e.stack || e}`);
@@ -178,7 +210,7 @@ async function main() {
     if (o.profile && wants('profile')) {
       browser ??= await launch();
       console.log('== CPU profile of Tidings (CDP Profiler)');
-      results.profile = await profileTidings(browser, sink, o, tmp);
+      results.profile = await section('profile', () => profileTidings(browser, sink, o, tmp));
     }
     if (browser) {
       results.machine = { userAgent: results.pages.find((p) => p.userAgent)?.userAgent ?? null };
@@ -187,11 +219,11 @@ async function main() {
     }
     if (wants('bytes')) {
       console.log('== bytes shipped');
-      results.bytes = await measureBytes(assets, peers);
+      results.bytes = await section('bytes', () => measureBytes(assets, peers));
     }
     if (wants('workers')) {
       console.log('== Workers (workerd through Miniflare)');
-      results.workers = await runWorkers(sink, o, tmp);
+      results.workers = await section('workers', () => runWorkers(sink, o, tmp));
     }
     results.versions = versions(results.machine?.userAgent);
     results.seconds = (Date.now() - started) / 1000;

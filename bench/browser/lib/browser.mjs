@@ -136,23 +136,15 @@ export async function runPage(browser, sink, sdk, opts, runIndex) {
     // Warm-up: 200 calls, then wait for their delivery (bounded).
     const warmStart = wallNow();
     const warmupMs = await page.evaluate((o) => window.bench.warmup(o), { tag, n: opts.warmup });
-    const warm = await waitDelivered(run, 'warmup', opts.warmup, { stallMs: 2000, timeoutMs: 5000, since: warmStart });
+    const warm = await waitDelivered(run, 'warmup', opts.warmup, { stallMs: 2000, timeoutMs: 4000, since: warmStart });
     await sleep(200);
-
-    // A very slow SDK would take minutes: its burst is cut to what fits in
-    // the burst budget by its warm-up speed (at least 1,000 calls), fixed
-    // at its first run and said in the report.
-    let n = opts.events;
-    if (sdk.n) n = sdk.n;
-    else {
-      const fit = Math.floor((opts.burstBudgetMs / warmupMs) * opts.warmup);
-      if (fit < n) n = Math.max(Math.min(1000, n), Math.round(fit / 100) * 100);
-      sdk.n = n;
-    }
 
     await browser.startTracing(page, { categories: TRACE_CATEGORIES });
     tracing = true;
-    const burst = await page.evaluate((o) => window.bench.burst(o), { tag, n, chunk: opts.chunk });
+    const burst = await page.evaluate((o) => window.bench.burst(o), {
+      tag, n: opts.events, chunk: opts.chunk, budgetMs: opts.burstBudgetMs, minCalls: Math.min(1000, opts.events),
+    });
+    const { n } = burst;
     const delivered = await waitDelivered(run, 'burst', n, {
       stallMs: opts.stallMs, timeoutMs: opts.deliveryTimeoutMs, since: burst.wallEnd,
     });
@@ -176,6 +168,11 @@ export async function runPage(browser, sink, sdk, opts, runIndex) {
     const calls = burst.callUs.slice().sort((x, y) => x - y);
     const pct = (p) => calls[Math.min(calls.length - 1, Math.floor(p * calls.length))];
     const sum = burst.callUs.reduce((a, v) => a + v, 0);
+    // The first call of each task against the others (diagnosis of p99).
+    const sorted = (xs) => xs.sort((x, y) => x - y);
+    const at = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+    const firstInTask = sorted(burst.callUs.filter((_, i) => i % opts.chunk === 0));
+    const laterInTask = sorted(burst.callUs.filter((_, i) => i % opts.chunk !== 0));
     return {
       sdk: sdk.id, run: runIndex, tag, n,
       setupMs: prepared.setupMs,
@@ -184,6 +181,10 @@ export async function runPage(browser, sink, sdk, opts, runIndex) {
       warmupMs, warmupDelivered: run.warmup.indices.size, warmupComplete: warm.complete,
       callUsMean: sum / n,
       slowestCalls: burst.slowest,
+      firstInTaskUsP50: at(firstInTask, 0.5),
+      firstInTaskUsP90: at(firstInTask, 0.9),
+      laterInTaskUsP99: at(laterInTask, 0.99),
+      callsOver500Us: burst.callUs.filter((v) => v > 500).length,
       callUsP50: pct(0.5), callUsP99: pct(0.99), callUsP999: pct(0.999), callUsMax: calls[calls.length - 1],
       loopUsPerEvent: (burst.syncMs * 1000) / n,
       burstMs: burst.burstMs,

@@ -47,11 +47,18 @@ function cpuSeconds(pid) {
 
 async function startWorker(scriptPath, bindings) {
   const before = workerdChildren();
+  // The modules are listed (the script and the .wasm beside it) rather than
+  // found by Miniflare's import walker, which refuses the Node-only dynamic
+  // import in Tidings' loader (never reached in workerd, where the module is
+  // loaded synchronously).
+  const dir = dirname(scriptPath);
+  const modules = [{ type: 'ESModule', path: scriptPath, contents: readFileSync(scriptPath, 'utf8') }];
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.wasm'))) {
+    modules.push({ type: 'CompiledWasm', path: join(dir, f), contents: readFileSync(join(dir, f)) });
+  }
   const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    modules,
+    modulesRoot: dir,
     compatibilityDate: '2025-01-01',
     bindings,
     log: new Log(LogLevel.ERROR),
@@ -146,9 +153,11 @@ export async function runWorkers(sink, o, tmp) {
   });
 
   const bindings = { SINK: `${sink.url}/tidings`, BUDGET_MS: '5000' };
-  const baseline = await startWorker(baselineScript, bindings);
-  const tidings = await startWorker(bundle.js, bindings);
+  let baseline = null;
+  let tidings = null;
   try {
+    baseline = await startWorker(baselineScript, bindings);
+    tidings = await startWorker(bundle.js, bindings);
     const n = o.workerRequests;
     const c = o.workerConcurrency;
     // Warm-up: both isolates loaded and JIT-warm.
@@ -193,7 +202,7 @@ export async function runWorkers(sink, o, tmp) {
       requests: n, concurrency: c, rounds, summary,
     };
   } finally {
-    await baseline.mf.dispose().catch(() => {});
-    await tidings.mf.dispose().catch(() => {});
+    await baseline?.mf.dispose().catch(() => {});
+    await tidings?.mf.dispose().catch(() => {});
   }
 }

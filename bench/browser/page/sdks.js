@@ -109,6 +109,8 @@ async function segment(config) {
       integrations: { 'Segment.io': { apiKey: 'bench_write_key', apiHost, protocol: 'http' } },
       plan: { track: { __default: { enabled: true } } },
       remotePlugins: [],
+      // Its own telemetry (to api.segment.io): off, like the other extras.
+      metrics: { sampleRate: 0 },
     },
   }, { ...(config.options ?? {}) }), 10_000, 'Segment analytics-next');
   return {
