@@ -11,6 +11,14 @@ use crate::transmit::RequestId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlushId(pub(crate) u64);
 
+impl FlushId {
+    /// A number for this id, unique per core (for adapters that hand it
+    /// across a boundary, e.g. to JavaScript).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
 /// How a flush ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushOutcome {

@@ -273,9 +273,17 @@ pub(crate) fn push_json(out: &mut String, s: &str) {
 mod tests {
     #[test]
     fn properties_json_takes_one_object_or_refuses() {
-        let e = Event::new("e", "d").property("a", 1).properties_json(" {\"b\": [2, {\"c\": null}]} ");
+        let e = Event::new("e", "d")
+            .property("a", 1)
+            .properties_json(" {\"b\": [2, {\"c\": null}]} ");
         assert!(e.error.is_none());
-        assert_eq!(e.properties_map(), json!({"a": 1, "b": [2, {"c": null}]}).as_object().unwrap().clone());
+        assert_eq!(
+            e.properties_map(),
+            json!({"a": 1, "b": [2, {"c": null}]})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
         let empty = Event::new("e", "d").properties_json("{ }");
         assert!(empty.error.is_none() && empty.properties.is_empty());
         for bad in ["[1]", "1", "{\"a\":}", "{\"a\":1}}", "{\"a\":1,}", "", "{"] {

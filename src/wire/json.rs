@@ -209,7 +209,10 @@ mod tests {
             "{\"nested\":{\"deeper\":[{\"k\":\"é 😀\"}]}}",
         ];
         for text in good {
-            assert!(serde_json::from_str::<serde_json::Value>(text).is_ok(), "{text}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "{text}"
+            );
             assert!(JsonReader::is_valid(text), "{text}");
         }
     }
@@ -217,12 +220,37 @@ mod tests {
     #[test]
     fn refuses_what_serde_json_refuses() {
         let bad = [
-            "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "01", "1.",
-            ".5", "-", "1e", "+1", "tru", "nul", "\"\\x\"", "\"\\u12G4\"", "\"a\u{1}\"", "\"abc",
-            "{} {}", "{'a':1}", "NaN", "Infinity", "{\"a\":1}}",
+            "",
+            "{",
+            "}",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "[1,]",
+            "[1 2]",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "+1",
+            "tru",
+            "nul",
+            "\"\\x\"",
+            "\"\\u12G4\"",
+            "\"a\u{1}\"",
+            "\"abc",
+            "{} {}",
+            "{'a':1}",
+            "NaN",
+            "Infinity",
+            "{\"a\":1}}",
         ];
         for text in bad {
-            assert!(serde_json::from_str::<serde_json::Value>(text).is_err(), "{text}");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "{text}"
+            );
             assert!(!JsonReader::is_valid(text), "{text}");
         }
     }

@@ -12,7 +12,7 @@ mod retry_after;
 pub use body::Body;
 pub(crate) use encode::EventEncoder;
 pub(crate) use envelope::Envelope;
-pub(crate) use json::JsonReader;
 pub(crate) use headers::{RequestHeaders, RequestMeta};
+pub(crate) use json::JsonReader;
 pub(crate) use results::{EventResult, V1Results};
 pub(crate) use retry_after::parse_retry_after;

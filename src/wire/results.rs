@@ -101,7 +101,9 @@ mod tests {
         assert_eq!(V1Results::parse(b"not json").get(&a), EventResult::Accepted);
         let truncated = &body.as_bytes()[..body.len() - 1];
         assert_eq!(V1Results::parse(truncated).get(&a), EventResult::Accepted);
-        let odd = format!(r#"{{"other":[1,{{"x":null}}],"results":{{"{a}":"retry","{b}":{{"result":7}},"{c}":{{"result":"drop"}}}}}}"#);
+        let odd = format!(
+            r#"{{"other":[1,{{"x":null}}],"results":{{"{a}":"retry","{b}":{{"result":7}},"{c}":{{"result":"drop"}}}}}}"#
+        );
         let r = V1Results::parse(odd.as_bytes());
         assert_eq!(r.get(&a), EventResult::Accepted);
         assert_eq!(r.get(&b), EventResult::Accepted);

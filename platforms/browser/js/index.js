@@ -1,11 +1,17 @@
 // Tidings for browsers, Web Workers and Node >= 18: the JavaScript face of
-// the wasm module in ../pkg (built by scripts/build-wasm). Cloudflare
-// Workers use ./workers.js (the package's `workerd` export condition).
+// the wasm module in ../pkg (built by scripts/build-wasm). The core (in
+// wasm) batches, retries and counts; this file owns what is the browser's:
+// fetch (./transport.js), identity and page properties (./identity.js),
+// persistence across page loads (./persist.js), unload and offline events.
+// Cloudflare Workers use ./workers.js (the package's `workerd` export).
 // See index.d.ts for the documented API.
 
 import init, { initSync, TidingsCore } from '../pkg/tidings_browser.js';
-import { isPlainObject, loader, propertiesJson, randomId } from './common.js';
+import { describe, isPlainObject, loader, propertiesJson } from './common.js';
+import { Identity, PageProperties } from './identity.js';
 import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { Store } from './persist.js';
+import { Transport } from './transport.js';
 
 const wasm = loader(init, initSync, new URL('../pkg/tidings_browser_bg.wasm', import.meta.url));
 
@@ -19,9 +25,49 @@ export const load = wasm.load;
 /** Loads the wasm module synchronously from a `WebAssembly.Module` or bytes. */
 export const loadSync = wasm.loadSync;
 
+/** Options of this build only (the core's are checked in ./options.js). */
+const DEFAULTS = {
+  persistence: 'indexeddb',
+  persistenceMaxBytes: 5 * 1024 * 1024,
+  persistenceMaxAgeMs: 7 * 24 * 3600 * 1000,
+  compression: true,
+  sessionIdleMs: 30 * 60 * 1000,
+  storagePrefix: 'tidings',
+  pageProperties: true,
+};
+
+function checkOwn(own) {
+  const o = { ...DEFAULTS };
+  for (const [name, value] of Object.entries(own)) {
+    if (value === undefined || value === null) continue;
+    const want = typeof DEFAULTS[name];
+    if (typeof value !== want || (want === 'number' && !(value >= 0 && Number.isFinite(value)))) {
+      throw new TypeError(`tidings: option "${name}" must be a ${want === 'number' ? 'non-negative number' : want}, got ${describe(value)}`);
+    }
+    o[name] = value;
+  }
+  if (!['indexeddb', 'localstorage', 'memory'].includes(o.persistence)) {
+    throw new RangeError(`tidings: option "persistence" must be "indexeddb", "localstorage" or "memory", got ${describe(o.persistence)}`);
+  }
+  return o;
+}
+
 export class Tidings {
   #core;
-  #distinctId;
+  #transport;
+  #identity;
+  #page;
+  /** Open store, or null (memory only, or storage unavailable). */
+  #store = null;
+  /** Records captured while the store opens; null once it has. */
+  #early = [];
+  #ready;
+  #expired = 0;
+  #flushes = new Map();
+  #flushResults = new Map();
+  #shutdown = null;
+  #shutdownResolve = null;
+  #listeners = [];
 
   /** @param {import('./index.d.ts').TidingsOptions} options */
   constructor(options) {
@@ -34,9 +80,28 @@ export class Tidings {
         "(the package's `workerd` export does this) and leave the option out",
       );
     }
-    const o = checkOptions(options);
-    this.#core = new TidingsCore(o.host, o.apiKey, o.names, o.values, o.headers);
-    this.#distinctId = o.distinctId ?? randomId();
+    const o = checkOptions(options, Object.keys(DEFAULTS));
+    const own = checkOwn(o.own);
+    const host = {
+      send: (...args) => this.#transport.send(...args),
+      settled: (delivered, dropped) => this.#settled(delivered, dropped),
+      flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
+      shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
+    };
+    this.#core = new TidingsCore(o.host, o.apiKey, o.names, o.values, o.headers, host);
+    this.#transport = new Transport(this.#core, { compression: own.compression });
+    this.#identity = new Identity({ prefix: own.storagePrefix, idleMs: own.sessionIdleMs, distinctId: o.distinctId });
+    this.#page = own.pageProperties ? new PageProperties() : null;
+    this.#ready = own.persistence === 'memory' ? (this.#early = null, Promise.resolve()) : this.#openStore(own);
+    this.#listen();
+  }
+
+  /**
+   * Resolves once persisted events of earlier pages are replayed (or there
+   * is no persistence). Capturing does not need to wait for it.
+   */
+  get ready() {
+    return this.#ready;
   }
 
   /**
@@ -44,28 +109,193 @@ export class Tidings {
    * accepted (queue full, shut down: counted in stats().dropped).
    */
   capture(event, properties, options) {
-    const json = propertiesJson(this.#core, event, properties);
+    const own = propertiesJson(this.#core, event, properties);
     const [distinctId, uuid, timestampMs] = checkCaptureOptions(options);
-    return this.#core.capture(event, json, distinctId ?? this.#distinctId, uuid, timestampMs) ?? null;
+    const members = this.#page ? this.#page.members() : '';
+    let json = own;
+    if (members) {
+      json = own === undefined || own === '{}' ? `{${members.slice(0, -1)}}` : `{${members}${own.slice(1)}`;
+    }
+    const at = Number.isNaN(timestampMs) ? Date.now() : timestampMs;
+    const sessionId = this.#identity.session();
+    const who = distinctId ?? this.#identity.distinctId;
+    const windowId = this.#identity.windowId;
+    const id = this.#core.capture(event, json, who, uuid, at, sessionId, windowId) ?? null;
+    if (id !== null) {
+      const record = { uuid: id, at, name: event, json: json ?? '', distinctId: who, sessionId, windowId };
+      if (this.#store) this.#store.add(record);
+      else if (this.#early) this.#early.push(record);
+    }
+    return id;
+  }
+
+  /** `$pageview` with the page's title and the standard properties. */
+  capturePageview(properties, options) {
+    const title = typeof document !== 'undefined' ? document.title : undefined;
+    return this.capture('$pageview', { $title: title, ...(properties ?? {}) }, options);
+  }
+
+  /**
+   * From now on events are from `distinctId` (persisted for the site). Sends
+   * `$identify` linking the anonymous id, with `$set` / `$set_once` person
+   * properties when given.
+   */
+  identify(distinctId, setProperties, setOnceProperties) {
+    if (typeof distinctId !== 'string' || distinctId.trim() === '') {
+      throw new TypeError(`tidings: identify(distinctId) needs a non-empty string, got ${describe(distinctId)}`);
+    }
+    for (const [what, value] of [['setProperties', setProperties], ['setOnceProperties', setOnceProperties]]) {
+      if (value !== undefined && value !== null && !isPlainObject(value)) {
+        throw new TypeError(`tidings: identify(distinctId, ${what}) needs a plain object, got ${describe(value)}`);
+      }
+    }
+    const anonymous = this.#identity.anonymousId;
+    const previous = this.#identity.distinctId;
+    this.#identity.identify(distinctId);
+    if (previous === distinctId && !setProperties && !setOnceProperties) return null;
+    return this.capture('$identify', {
+      $anon_distinct_id: anonymous,
+      $set: setProperties ?? undefined,
+      $set_once: setOnceProperties ?? undefined,
+    });
+  }
+
+  /** Forgets the identified user: a new anonymous id and a new session (call on logout). */
+  reset() {
+    this.#identity.reset();
   }
 
   /** Sends what is queued; resolves `{ completed, pending }`. Never rejects. */
   flush(timeoutMs) {
-    return this.#core.flush(checkMillis('flush(timeoutMs)', timeoutMs));
+    const id = this.#core.flush(checkMillis('flush(timeoutMs)', timeoutMs));
+    if (id < 0) return Promise.resolve({ completed: true, pending: 0 });
+    const done = this.#flushResults.get(id);
+    if (done) {
+      this.#flushResults.delete(id);
+      return Promise.resolve(done);
+    }
+    return new Promise((resolve) => this.#flushes.set(id, resolve));
   }
 
   /** Stops accepting events and drains within `timeoutMs`; resolves `{ drained, dropped }`. */
   shutdown(timeoutMs) {
-    return this.#core.shutdown(checkMillis('shutdown(timeoutMs)', timeoutMs));
+    const ms = checkMillis('shutdown(timeoutMs)', timeoutMs);
+    if (!this.#shutdown) {
+      this.#shutdown = new Promise((resolve) => { this.#shutdownResolve = resolve; });
+      for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
+      this.#core.shutdown(ms);
+    }
+    return this.#shutdown;
   }
 
   /** The delivery counters now, as a plain object. */
   stats() {
-    return this.#core.stats();
+    const s = this.#core.stats();
+    if (this.#expired > 0) {
+      s.captured += this.#expired;
+      s.droppedTotal += this.#expired;
+      s.dropped.expired = this.#expired;
+    }
+    return s;
   }
 
   /** The distinct id of events captured without one. */
   get distinctId() {
-    return this.#distinctId;
+    return this.#identity.distinctId;
+  }
+
+  /** The current session id (rotated after `sessionIdleMs` without events). */
+  get sessionId() {
+    return this.#identity.session();
+  }
+
+  #settled(delivered, dropped) {
+    if (this.#store) {
+      this.#store.remove(delivered);
+      this.#store.remove(dropped);
+    } else if (this.#early) {
+      const gone = new Set([...delivered, ...dropped]);
+      this.#early = this.#early.filter((r) => !gone.has(r.uuid));
+    }
+  }
+
+  #flushed(id, result) {
+    const resolve = this.#flushes.get(id);
+    if (resolve) {
+      this.#flushes.delete(id);
+      resolve(result);
+    } else {
+      // Completed inside core.flush(), before flush() saw its id.
+      this.#flushResults.set(id, result);
+    }
+  }
+
+  #shutDown(result) {
+    this.#store?.flush();
+    this.#shutdownResolve?.(result);
+  }
+
+  async #openStore(own) {
+    let store = null;
+    try {
+      store = await Store.open({
+        prefix: own.storagePrefix,
+        kind: own.persistence,
+        maxBytes: own.persistenceMaxBytes,
+        maxAgeMs: own.persistenceMaxAgeMs,
+        tabId: this.#identity.windowId,
+      });
+    } catch {
+      store = null;
+    }
+    const early = this.#early;
+    this.#early = null;
+    if (!store) return;
+    this.#store = store;
+    for (const r of early) store.add(r);
+    let claimed;
+    try {
+      claimed = await store.claim();
+    } catch {
+      return;
+    }
+    this.#expired += claimed.expired;
+    for (const r of claimed.replay) {
+      let id = null;
+      try {
+        id = this.#core.capture(r.name, r.json || undefined, r.distinctId, r.uuid, r.at, r.sessionId, r.windowId) ?? null;
+      } catch {
+        id = null;
+      }
+      // Refused (queue full, shut down): counted as dropped here, so gone.
+      if (id === null) store.remove([r.uuid]);
+    }
+  }
+
+  /** Page lifecycle: unload-safe sends, offline pauses. */
+  #listen() {
+    const on = (target, type, fn) => {
+      if (typeof target?.addEventListener !== 'function') return;
+      target.addEventListener(type, fn);
+      this.#listeners.push([target, type, fn]);
+    };
+    const hide = () => {
+      // Everything pending goes out now with keepalive (within its
+      // budget); what is buffered for storage is written.
+      this.#transport.unloading = true;
+      this.#identity.flush();
+      this.#store?.flush();
+      this.#core.flush(1000);
+    };
+    const show = () => { this.#transport.unloading = false; };
+    const doc = typeof document !== 'undefined' ? document : null;
+    const win = typeof window !== 'undefined' ? window : null;
+    on(win, 'pagehide', hide);
+    on(win, 'pageshow', show);
+    on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? hide() : show()));
+    const connectivity = () => this.#core.setOnline(globalThis.navigator?.onLine !== false);
+    on(win, 'online', connectivity);
+    on(win, 'offline', connectivity);
+    if (win && globalThis.navigator?.onLine === false) connectivity();
   }
 }

@@ -1,117 +1,150 @@
 //! The run loop of the core on the JS event loop: every input is followed
-//! by a drain (requests, notices) and by re-arming the one timer for the
-//! core's next deadline. There is no thread: JS calls, timer callbacks and
-//! fetch completions take turns on the event loop.
+//! by a drain (requests, notices) and by re-arming the one timer
+//! (`gloo-timers`) for the core's next deadline. There is no thread: JS
+//! calls, timer callbacks and fetch completions take turns on the event
+//! loop.
+//!
+//! Requests and notices go to the JavaScript host (`js/index.js`), which
+//! performs each request with the global `fetch` (keepalive budget,
+//! compression, offline pauses, unload) and reports the answer back with
+//! `answer` / `answerError`. Calls into the host happen after the state is
+//! released, so the host may call back in.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::Duration;
 
-use js_sys::{Function, Object, Uint8Array};
-use tidings::{
-    Core, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, ShutdownOutcome,
-    Transmit, TransportError, WallTime,
-};
-use wasm_bindgen::JsCast;
+use gloo_timers::callback::Timeout;
+use tidings::{Core, Instant, Notice, Now, RequestId, Transmit};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::error::error;
-use crate::js::{self, set};
+use crate::js;
 
 pub type Shared = Rc<RefCell<Inner>>;
 
-/// The single pending `setTimeout`.
+#[wasm_bindgen]
+extern "C" {
+    /// What `js/index.js` gives the constructor: where requests and
+    /// notices go.
+    pub type Host;
+
+    /// Performs one request; the answer comes back through
+    /// `TidingsCore.answer(token, ...)` or `answerError(token, ...)`.
+    #[wasm_bindgen(method, catch)]
+    fn send(
+        this: &Host,
+        token: u32,
+        url: &str,
+        method: &str,
+        headers: Vec<String>,
+        body: Vec<u8>,
+        timeout_ms: f64,
+    ) -> Result<(), JsValue>;
+
+    /// Events that are resolved: delivered, or dropped (counted in stats).
+    #[wasm_bindgen(method, catch)]
+    fn settled(this: &Host, delivered: Vec<String>, dropped: Vec<String>) -> Result<(), JsValue>;
+
+    /// A `flush` barrier completed or timed out.
+    #[wasm_bindgen(method, catch)]
+    fn flushed(this: &Host, id: f64, completed: bool, pending: f64) -> Result<(), JsValue>;
+
+    /// `shutdown` finished.
+    #[wasm_bindgen(method, catch, js_name = shutDown)]
+    fn shut_down(this: &Host, drained: bool, dropped: f64) -> Result<(), JsValue>;
+}
+
+/// The single pending timer and when it fires.
 struct Timer {
-    handle: JsValue,
+    _timeout: Timeout,
     at: Instant,
 }
 
 pub struct Inner {
     pub core: Core,
+    host: Host,
     /// `performance.now()` when the client started: the core's origin.
     origin_ms: f64,
-    /// Browsers set their own `User-Agent` (and may refuse ours).
-    send_user_agent: bool,
+    /// While false (the browser is offline) no request is started; what
+    /// is due waits in the queue.
+    pub online: bool,
     timer: Option<Timer>,
-    /// Created once; holds only a weak reference to this state.
-    timer_callback: Option<Closure<dyn FnMut()>>,
-    /// While a timer is armed the state keeps itself alive, so events
-    /// captured by a client the page no longer references still go out.
-    /// Dropped when nothing is left to wait for (no cycle then).
-    keepalive: Option<Shared>,
-    pub flush_waiters: BTreeMap<FlushId, Function>,
-    pub shutdown_waiters: Vec<Function>,
+    /// The timer whose callback is running: dropped at the next arm, never
+    /// from inside its own callback.
+    fired: Option<Timer>,
+    /// Requests handed to the host, by token.
+    requests: Vec<(u32, RequestId)>,
+    next_token: u32,
     /// Captures the JS wrapper refused before they reached the core (a
     /// string longer than `maxEventBytes`, not copied into wasm memory).
     pub refused_too_large: u64,
 }
 
-/// What a drain asks for, done once the state is no longer borrowed.
+/// What a drain asks of the host, done once the state is released.
 #[derive(Default)]
 struct Actions {
-    transmits: Vec<Transmit>,
-    resolve: Vec<(Function, JsValue)>,
+    transmits: Vec<(u32, Transmit)>,
+    delivered: Vec<String>,
+    dropped: Vec<String>,
+    flushed: Vec<(u64, bool, u64)>,
+    shut_down: Option<(bool, u64)>,
     warnings: Vec<String>,
 }
 
 impl Inner {
-    pub fn new(core: Core) -> Shared {
-        let shared = Rc::new(RefCell::new(Inner {
+    pub fn new(core: Core, host: Host) -> Shared {
+        Rc::new(RefCell::new(Inner {
             core,
+            host,
             origin_ms: js::monotonic_ms(),
-            send_user_agent: !js::in_browser(),
+            online: true,
             timer: None,
-            timer_callback: None,
-            keepalive: None,
-            flush_waiters: BTreeMap::new(),
-            shutdown_waiters: Vec::new(),
+            fired: None,
+            requests: Vec::new(),
+            next_token: 0,
             refused_too_large: 0,
-        }));
-        let weak: Weak<RefCell<Inner>> = Rc::downgrade(&shared);
-        let callback = Closure::<dyn FnMut()>::new(move || {
-            if let Some(shared) = weak.upgrade() {
-                on_timer(&shared);
-            }
-        });
-        shared.borrow_mut().timer_callback = Some(callback);
-        shared
+        }))
     }
 
     /// Both clocks, sampled together.
     pub fn now(&self) -> Now {
-        let since_origin = (js::monotonic_ms() - self.origin_ms).max(0.0);
-        // `as` saturates (and maps NaN to 0): no panic on odd clocks.
-        let monotonic =
-            Instant::from_duration(Duration::from_micros((since_origin * 1000.0) as u64));
-        let wall = WallTime::from_unix_millis(js::date_now().max(0.0) as u64);
-        Now::new(monotonic, wall)
+        js::now(self.origin_ms)
     }
 
-    /// Collects the core's outputs after an input; sends only when `send`.
+    /// Collects the core's outputs after an input; starts requests only
+    /// when `send` and online.
     fn drain(&mut self, now: Now, send: bool, shared: &Shared, out: &mut Actions) {
-        if send {
+        if send && self.online {
             while let Some(transmit) = self.core.poll_transmit(now) {
-                out.transmits.push(transmit);
+                let token = self.next_token;
+                self.next_token = self.next_token.wrapping_add(1);
+                self.requests.push((token, transmit.id));
+                out.transmits.push((token, transmit));
             }
         }
         while let Some(notice) = self.core.poll_notice() {
             match notice {
+                Notice::Delivered { uuids, .. } => {
+                    out.delivered.extend(uuids.iter().map(|u| u.to_string()));
+                }
+                Notice::Dropped { uuids, .. } => {
+                    out.dropped.extend(uuids.iter().map(|u| u.to_string()));
+                }
                 Notice::FlushDone { id, outcome } => {
-                    if let Some(resolve) = self.flush_waiters.remove(&id) {
-                        out.resolve.push((resolve, flush_result(outcome)));
-                    }
+                    let (completed, pending) = match outcome {
+                        tidings::FlushOutcome::Completed => (true, 0),
+                        tidings::FlushOutcome::TimedOut { pending } => (false, pending),
+                    };
+                    out.flushed.push((id.as_u64(), completed, pending));
                 }
                 Notice::ShutdownDone { outcome } => {
-                    for resolve in self.shutdown_waiters.drain(..) {
-                        out.resolve.push((resolve, shutdown_result(outcome)));
-                    }
+                    out.shut_down = Some(match outcome {
+                        tidings::ShutdownOutcome::Drained => (true, 0),
+                        tidings::ShutdownOutcome::DeadlineReached { dropped } => (false, dropped),
+                    });
                 }
                 Notice::Warning { .. } => out.warnings.extend(notice.log_message()),
-                // Seam for persistence (a later slice): delete delivered
-                // and dropped events from storage here.
-                Notice::Delivered { .. } | Notice::Dropped { .. } => {}
             }
         }
         self.arm(now.monotonic, shared);
@@ -119,45 +152,36 @@ impl Inner {
 
     /// Keeps exactly one timer for the core's next deadline: an armed timer
     /// due no later than the deadline is kept (waking early is harmless, the
-    /// drain re-arms); otherwise it is replaced.
+    /// drain re-arms); otherwise it is replaced. While a timer is armed its
+    /// callback holds the state, so events captured by a client the page no
+    /// longer references still go out.
     fn arm(&mut self, now: Instant, shared: &Shared) {
-        let deadline = self.core.poll_timeout().map(|d| d.at);
-        let Some(at) = deadline else {
-            self.disarm();
+        let Some(at) = self.core.poll_timeout().map(|d| d.at) else {
+            self.timer = None;
             return;
         };
         if self.timer.as_ref().is_some_and(|t| t.at <= at) {
             return;
         }
-        self.disarm();
-        let Some(callback) = &self.timer_callback else {
-            return;
-        };
         let delay = at.saturating_duration_since(now);
         // Whole milliseconds, rounded up: a timer never fires before `at`.
-        let ms = (delay.as_micros() as f64 / 1000.0).ceil();
-        match js::set_timeout(callback.as_ref().unchecked_ref(), ms) {
-            Ok(handle) => {
-                self.timer = Some(Timer { handle, at });
-                self.keepalive = Some(shared.clone());
-            }
-            Err(e) => js::console_warn(&format!(
-                "tidings: setTimeout failed ({}); events wait for the next call",
-                js::describe(&e)
-            )),
-        }
+        let ms = delay.as_micros().div_ceil(1000).min(u128::from(u32::MAX)) as u32;
+        let shared = shared.clone();
+        self.timer = Some(Timer {
+            _timeout: Timeout::new(ms, move || on_timer(&shared)),
+            at,
+        });
     }
 
-    fn disarm(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            let _ = js::clear_timeout(&timer.handle);
-        }
-        self.keepalive = None;
+    /// Finds the core's request for a host token (once).
+    pub fn take_request(&mut self, token: u32) -> Option<RequestId> {
+        let i = self.requests.iter().position(|(t, _)| *t == token)?;
+        Some(self.requests.swap_remove(i).1)
     }
 }
 
 /// Feeds one input to the core, drains it and arms the timer, then (with
-/// the state released) starts requests, resolves promises and logs.
+/// the state released) hands requests and notices to the host.
 /// `send: false` defers requests to the timer, which coalesces a burst of
 /// captures into full batches.
 pub fn drive<R>(
@@ -165,135 +189,60 @@ pub fn drive<R>(
     send: bool,
     input: impl FnOnce(&mut Inner, Now) -> R,
 ) -> Result<R, JsValue> {
-    let mut actions = Actions::default();
-    let result = {
+    let mut out = Actions::default();
+    let (result, host) = {
         let mut inner = shared.try_borrow_mut().map_err(|_| {
             error("tidings: called from inside one of its own callbacks; call it later instead")
         })?;
         let now = inner.now();
         let result = input(&mut inner, now);
-        inner.drain(now, send, shared, &mut actions);
-        result
+        inner.drain(now, send, shared, &mut out);
+        (result, Host::from(JsValue::from(&inner.host)))
     };
-    for line in actions.warnings {
+    for line in out.warnings {
         js::console_warn(&line);
     }
-    for transmit in actions.transmits {
-        let shared = shared.clone();
-        let send_user_agent = shared.borrow().send_user_agent;
-        wasm_bindgen_futures::spawn_local(async move {
-            let id = transmit.id;
-            let outcome = perform(transmit, send_user_agent).await;
-            answered(&shared, id, outcome);
-        });
+    for (token, t) in out.transmits {
+        let headers = t
+            .headers
+            .into_iter()
+            .flat_map(|(name, value)| [name, value])
+            .collect();
+        let timeout_ms = t.timeout.as_millis() as f64;
+        if let Err(e) = host.send(
+            token,
+            &t.url,
+            t.method,
+            headers,
+            t.body.to_bytes(),
+            timeout_ms,
+        ) {
+            js::console_warn(&format!(
+                "tidings: the send hook threw: {}",
+                js::describe(&e)
+            ));
+        }
     }
-    for (resolve, value) in actions.resolve {
-        let _ = resolve.call1(&JsValue::UNDEFINED, &value);
+    if !out.delivered.is_empty() || !out.dropped.is_empty() {
+        let _ = host.settled(out.delivered, out.dropped);
+    }
+    for (id, completed, pending) in out.flushed {
+        let _ = host.flushed(id as f64, completed, pending as f64);
+    }
+    if let Some((drained, dropped)) = out.shut_down {
+        let _ = host.shut_down(drained, dropped as f64);
     }
     Ok(result)
 }
 
 fn on_timer(shared: &Shared) {
     if let Ok(mut inner) = shared.try_borrow_mut() {
-        // This timer has fired: the drain arms the next one.
-        inner.timer = None;
+        // This timer has fired: the drain arms the next one. The previous
+        // fired timer's callback has returned long ago: dropped here.
+        inner.fired = inner.timer.take();
     }
     let _ = drive(shared, true, |inner, now| inner.core.handle_timeout(now));
-    if Rc::strong_count(shared) == 1 {
-        // The page dropped the client and nothing is pending: the state is
-        // freed when this callback returns. Keep the running closure out of
-        // that (a small, one-time leak per discarded client).
-        if let Ok(mut inner) = shared.try_borrow_mut()
-            && let Some(callback) = inner.timer_callback.take()
-        {
-            callback.forget();
-        }
-    }
 }
 
-fn answered(shared: &Shared, id: RequestId, outcome: Result<Response, TransportError>) {
-    let _ = drive(shared, true, |inner, now| {
-        inner.core.handle_response(now, id, outcome)
-    });
-}
-
-/// Performs one request with the global `fetch`.
-async fn perform(t: Transmit, send_user_agent: bool) -> Result<Response, TransportError> {
-    let init = Object::new();
-    let headers = Object::new();
-    for (name, value) in &t.headers {
-        if !send_user_agent && name.eq_ignore_ascii_case("user-agent") {
-            continue;
-        }
-        set(&headers, name, &JsValue::from_str(value));
-    }
-    set(&init, "method", &JsValue::from_str(t.method));
-    set(&init, "headers", &headers);
-    // No cookies to the ingestion host.
-    set(&init, "credentials", &JsValue::from_str("omit"));
-    // `From<&[u8]>` copies out of wasm memory.
-    let body = Uint8Array::from(&t.body.to_bytes()[..]);
-    set(&init, "body", &body);
-    let timeout_ms = t.timeout.as_millis() as f64;
-    if let Ok(signal) = js::abort_signal_timeout(timeout_ms) {
-        set(&init, "signal", &signal);
-    }
-    drop(t.body);
-
-    let promise = js::fetch(&t.url, &init).map_err(|e| transport_error(&e))?;
-    let response = JsFuture::from(promise)
-        .await
-        .map_err(|e| transport_error(&e))?;
-    let response: js::FetchResponse = response.unchecked_into();
-    let status = response.status();
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    // Always read the body: it frees the connection in Node, and v1 needs it.
-    let body = match response.array_buffer() {
-        Ok(p) => match JsFuture::from(p).await {
-            Ok(buffer) => Uint8Array::new(&buffer).to_vec(),
-            Err(_) => Vec::new(),
-        },
-        Err(_) => Vec::new(),
-    };
-    Ok(Response {
-        status: if (100.0..1000.0).contains(&status) {
-            status as u16
-        } else {
-            0
-        },
-        retry_after,
-        body,
-    })
-}
-
-fn transport_error(e: &JsValue) -> TransportError {
-    if js::is_timeout(e) {
-        TransportError::Timeout
-    } else {
-        TransportError::Connection(js::describe(e))
-    }
-}
-
-/// `{ completed, pending }` for `flush()`.
-pub fn flush_result(outcome: FlushOutcome) -> JsValue {
-    let o = Object::new();
-    let (completed, pending) = match outcome {
-        FlushOutcome::Completed => (true, 0),
-        FlushOutcome::TimedOut { pending } => (false, pending),
-    };
-    set(&o, "completed", &JsValue::from_bool(completed));
-    set(&o, "pending", &JsValue::from_f64(pending as f64));
-    o.into()
-}
-
-/// `{ drained, dropped }` for `shutdown()`.
-pub fn shutdown_result(outcome: ShutdownOutcome) -> JsValue {
-    let o = Object::new();
-    let (drained, dropped) = match outcome {
-        ShutdownOutcome::Drained => (true, 0),
-        ShutdownOutcome::DeadlineReached { dropped } => (false, dropped),
-    };
-    set(&o, "drained", &JsValue::from_bool(drained));
-    set(&o, "dropped", &JsValue::from_f64(dropped as f64));
-    o.into()
-}
+/// How long `flush()` and `shutdown()` wait when given no timeout.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);

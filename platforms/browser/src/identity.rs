@@ -1,9 +1,5 @@
-//! Who events are from, and the randomness behind ids and the core's seed.
-//!
-//! This slice keeps the anonymous id in memory: a fresh one per client.
-//! Seam for a later slice: persist it per site (IndexedDB / localStorage),
-//! add `identify()` / `reset()` and a session id; `TidingsCore` only asks
-//! this module for the id.
+//! The randomness behind the core's seed (uuid v7s and retry jitter).
+//! Identity (the anonymous id, `identify`, sessions) lives in `js/`.
 
 use crate::js;
 
@@ -29,11 +25,4 @@ fn random_bytes() -> [u8; 16] {
 pub fn random_u64() -> u64 {
     let b = random_bytes();
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-}
-
-/// A new anonymous distinct id: a random uuid v4.
-pub fn anonymous_id() -> String {
-    uuid::Builder::from_random_bytes(random_bytes())
-        .into_uuid()
-        .to_string()
 }

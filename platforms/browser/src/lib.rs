@@ -26,7 +26,7 @@
 #[cfg(feature = "timers")]
 mod driver;
 mod error;
-pub mod identity;
+mod identity;
 mod js;
 mod options;
 #[cfg(feature = "timers")]
@@ -114,17 +114,27 @@ fn stats_object(s: &Stats) -> Object {
     o
 }
 
-/// The event of a capture, from values `js/` checked: `properties_json`
-/// is `JSON.stringify` output (still checked by the core), `uuid` a uuid
-/// string, `timestamp_ms` epoch milliseconds or NaN for "now".
+/// What `js/` hands over for one capture, already checked there:
+/// `properties_json` is `JSON.stringify` output (still checked by the
+/// core), `uuid` a uuid string, `timestamp_ms` epoch milliseconds or NaN
+/// for "now", and the browser's session and window ids.
+#[allow(clippy::too_many_arguments)]
 fn build_event(
     name: String,
     properties_json: Option<String>,
     distinct_id: String,
     uuid: Option<String>,
     timestamp_ms: f64,
+    session_id: Option<String>,
+    window_id: Option<String>,
 ) -> Result<Event, JsValue> {
     let mut event = Event::new(name, distinct_id);
+    if let Some(id) = session_id {
+        event = event.session_id(id);
+    }
+    if let Some(id) = window_id {
+        event = event.window_id(id);
+    }
     if let Some(json) = properties_json {
         event = event.properties_json(&json);
     }

@@ -1,21 +1,20 @@
 //! The timer-driven client (`TidingsCore`, the default build): browsers,
-//! Web Workers and Node. Delivery runs on its own: one `setTimeout` is
-//! kept armed for the core's next deadline (see [`crate::driver`]).
+//! Web Workers and Node. Delivery runs on its own: one timer is kept armed
+//! for the core's next deadline, and the JavaScript host performs the
+//! requests (see [`crate::driver`]).
 
 use std::time::Duration;
 
-use js_sys::{Function, Object, Promise};
+use js_sys::Object;
+use tidings::{Response, TransportError};
 use wasm_bindgen::prelude::*;
 
-use crate::driver::{self, Shared, drive, flush_result, shutdown_result};
+use crate::driver::{self, DEFAULT_WAIT, Host, Shared, drive};
 use crate::error::error;
 use crate::{add_refused_too_large, build_event, capture_result, new_core, stats_object};
 
-/// How long `flush()` and `shutdown()` wait when given no timeout.
-const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-
-/// The wasm side of `Tidings` (see `js/index.js`): one core, its timer and
-/// its requests. Usable directly, but the wrapper is the supported API.
+/// The wasm side of `Tidings` (see `js/index.js`): one core and its timer.
+/// Usable directly, but the wrapper is the supported API.
 #[wasm_bindgen]
 pub struct TidingsCore {
     shared: Shared,
@@ -24,19 +23,21 @@ pub struct TidingsCore {
 #[wasm_bindgen]
 impl TidingsCore {
     /// Starts a client from options checked by `js/options.js` (see
-    /// [`crate::options::config`]). Throws a `RangeError` naming the option
-    /// when the core refuses the combination.
+    /// [`crate::options::config`]); requests and notices go to `host`.
+    /// Throws a `RangeError` naming the option when the core refuses the
+    /// combination.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        host: String,
+        host_url: String,
         api_key: String,
         names: Vec<String>,
         values: &[f64],
         headers: Vec<String>,
+        host: Host,
     ) -> Result<TidingsCore, JsValue> {
-        let core = new_core(host, api_key, &names, values, &headers)?;
+        let core = new_core(host_url, api_key, &names, values, &headers)?;
         Ok(TidingsCore {
-            shared: driver::Inner::new(core),
+            shared: driver::Inner::new(core, host),
         })
     }
 
@@ -46,6 +47,7 @@ impl TidingsCore {
     /// not accepted (queue full, client shut down): those are counted in
     /// `stats().dropped` and logged once per interval, never thrown, so a
     /// page keeps running when the endpoint is down. Invalid input throws.
+    #[allow(clippy::too_many_arguments)]
     pub fn capture(
         &self,
         name: String,
@@ -53,12 +55,75 @@ impl TidingsCore {
         distinct_id: String,
         uuid: Option<String>,
         timestamp_ms: f64,
+        session_id: Option<String>,
+        window_id: Option<String>,
     ) -> Result<Option<String>, JsValue> {
-        let event = build_event(name, properties_json, distinct_id, uuid, timestamp_ms)?;
+        let event = build_event(
+            name,
+            properties_json,
+            distinct_id,
+            uuid,
+            timestamp_ms,
+            session_id,
+            window_id,
+        )?;
         let result = drive(&self.shared, false, |inner, now| {
             inner.core.capture(now, event)
         })?;
         capture_result(result)
+    }
+
+    /// Reports the answer to the request handed out as `token`.
+    pub fn answer(
+        &self,
+        token: u32,
+        status: f64,
+        retry_after: Option<String>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(), JsValue> {
+        let status = if (100.0..1000.0).contains(&status) {
+            status as u16
+        } else {
+            0
+        };
+        let response = Response {
+            status,
+            retry_after,
+            body: body.unwrap_or_default(),
+        };
+        self.report(token, Ok(response))
+    }
+
+    /// Reports that a request got no answer: `timedOut` for an abort at its
+    /// timeout, otherwise a connection error described by `message`.
+    #[wasm_bindgen(js_name = answerError)]
+    pub fn answer_error(
+        &self,
+        token: u32,
+        timed_out: bool,
+        message: String,
+    ) -> Result<(), JsValue> {
+        let error = if timed_out {
+            TransportError::Timeout
+        } else {
+            TransportError::Connection(message)
+        };
+        self.report(token, Err(error))
+    }
+
+    fn report(&self, token: u32, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
+        drive(&self.shared, true, |inner, now| {
+            if let Some(id) = inner.take_request(token) {
+                inner.core.handle_response(now, id, outcome);
+            }
+        })
+    }
+
+    /// Pauses (`false`) or resumes (`true`) starting requests: the page
+    /// went offline or came back. Nothing is dropped while paused.
+    #[wasm_bindgen(js_name = setOnline)]
+    pub fn set_online(&self, online: bool) -> Result<(), JsValue> {
+        drive(&self.shared, true, |inner, _| inner.online = online)
     }
 
     /// Counts a capture the wrapper refused before calling into wasm (its
@@ -79,41 +144,29 @@ impl TidingsCore {
             .unwrap_or(f64::MAX)
     }
 
-    /// Sends everything captured so far; resolves `{ completed, pending }`
-    /// once all of it is delivered or dropped, or when `timeoutMs` (default
-    /// 10 000) passes. Never rejects.
-    pub fn flush(&self, timeout_ms: Option<f64>) -> Result<Promise, JsValue> {
+    /// Starts sending everything captured so far, now. Returns the id the
+    /// host's `flushed(id, completed, pending)` will name once all of it is
+    /// delivered or dropped, or when `timeoutMs` (default 10 000) passes;
+    /// `-1` when the client is shut down (nothing to wait for).
+    pub fn flush(&self, timeout_ms: Option<f64>) -> Result<f64, JsValue> {
         let timeout = wait_time(timeout_ms);
-        let (promise, resolve) = new_promise()?;
         drive(&self.shared, true, |inner, now| {
             if inner.core.is_shut_down() {
-                let _ = resolve.call1(
-                    &JsValue::UNDEFINED,
-                    &flush_result(tidings::FlushOutcome::Completed),
-                );
+                -1.0
             } else {
-                let id = inner.core.flush(now, timeout);
-                inner.flush_waiters.insert(id, resolve);
+                inner.core.flush(now, timeout).as_u64() as f64
             }
-        })?;
-        Ok(promise)
+        })
     }
 
     /// Stops accepting events, sends what is pending within `timeoutMs`
-    /// (default 10 000) and drops the rest; resolves `{ drained, dropped }`.
-    /// Calling it again resolves with the first outcome. Never rejects.
-    pub fn shutdown(&self, timeout_ms: Option<f64>) -> Result<Promise, JsValue> {
+    /// (default 10 000) and drops the rest; the host's `shutDown(drained,
+    /// dropped)` follows (again on every later call).
+    pub fn shutdown(&self, timeout_ms: Option<f64>) -> Result<(), JsValue> {
         let timeout = wait_time(timeout_ms);
-        let (promise, resolve) = new_promise()?;
         drive(&self.shared, true, |inner, now| {
-            if let Some(outcome) = inner.core.shutdown_outcome() {
-                let _ = resolve.call1(&JsValue::UNDEFINED, &shutdown_result(outcome));
-            } else {
-                inner.core.shutdown(now, timeout);
-                inner.shutdown_waiters.push(resolve);
-            }
-        })?;
-        Ok(promise)
+            inner.core.shutdown(now, timeout);
+        })
     }
 
     /// The counters now, as a plain object: `captured`, `delivered`,
@@ -131,16 +184,10 @@ impl TidingsCore {
     }
 }
 
-/// A promise and its `resolve` function.
-fn new_promise() -> Result<(Promise, Function), JsValue> {
-    let mut resolve_fn = None;
-    let promise = Promise::new(&mut |resolve, _reject| resolve_fn = Some(resolve));
-    let resolve = resolve_fn.ok_or_else(|| error("tidings: Promise executor did not run"))?;
-    Ok((promise, resolve))
-}
-
 /// A timeout in milliseconds (checked by `js/options.js`); none means
 /// the default. Saturating: never a panic.
 fn wait_time(ms: Option<f64>) -> Duration {
-    ms.map_or(DEFAULT_WAIT, |ms| Duration::from_micros((ms * 1000.0) as u64))
+    ms.map_or(DEFAULT_WAIT, |ms| {
+        Duration::from_micros((ms * 1000.0) as u64)
+    })
 }

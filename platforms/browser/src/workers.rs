@@ -34,7 +34,7 @@ use std::time::Duration;
 use js_sys::{Array, Object, Uint8Array};
 use tidings::{
     Core, DropReason, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, Stats,
-    TransportError, WallTime,
+    TransportError,
 };
 use wasm_bindgen::prelude::*;
 
@@ -79,12 +79,7 @@ struct State {
 
 impl State {
     fn now(&self) -> Now {
-        let since = (js::monotonic_ms() - self.origin_ms).max(0.0);
-        let monotonic = Instant::from_duration(Duration::from_micros((since * 1000.0) as u64));
-        Now::new(
-            monotonic,
-            WallTime::from_unix_millis(js::date_now().max(0.0) as u64),
-        )
+        js::now(self.origin_ms)
     }
 
     /// Routes notices: flush barriers to their drains, warnings to the console.
@@ -188,6 +183,7 @@ impl TidingsWorkersCore {
 
     /// Queues an event; never sends (a drain does). Same contract as
     /// `TidingsCore.capture`.
+    #[allow(clippy::too_many_arguments)]
     pub fn capture(
         &self,
         name: String,
@@ -195,8 +191,18 @@ impl TidingsWorkersCore {
         distinct_id: String,
         uuid: Option<String>,
         timestamp_ms: f64,
+        session_id: Option<String>,
+        window_id: Option<String>,
     ) -> Result<Option<String>, JsValue> {
-        let event = build_event(name, properties_json, distinct_id, uuid, timestamp_ms)?;
+        let event = build_event(
+            name,
+            properties_json,
+            distinct_id,
+            uuid,
+            timestamp_ms,
+            session_id,
+            window_id,
+        )?;
         let mut s = self.state()?;
         let now = s.now();
         let result = s.core.capture(now, event);

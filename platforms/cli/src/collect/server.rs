@@ -226,7 +226,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
         Err(_) => return Err(CloseConnection),
     };
     shared.stats.update(|s| s.bytes += body.len() as u64);
-    let answer = answer(&shared, wire, &parts.headers, &body).await;
+    let answer = answer(&shared, wire, &parts.headers, parts.uri.query(), &body).await;
     if shared.log_requests {
         let status = answer
             .as_ref()
@@ -241,7 +241,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Answer {
     answer
 }
 
-async fn answer(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answer {
+async fn answer(
+    shared: &Shared,
+    wire: Wire,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Answer {
     let plan = shared.dice.roll();
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
@@ -284,7 +290,7 @@ async fn answer(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -
             &msg,
         ));
     }
-    let checked = decode(headers, body).and_then(|d| validate(wire, &Headers(headers), &d));
+    let checked = decode(headers, query, body).and_then(|d| validate(wire, &Headers(headers), &d));
     let batch = match checked {
         Ok(b) => b,
         Err(msg) => {
@@ -332,11 +338,18 @@ async fn answer(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -
     Ok(reply(shared, StatusCode::OK, body))
 }
 
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
+/// The body, gunzipped per `Content-Encoding`, or per the `compression`
+/// query PostHog's browser SDK uses instead of the header (`gzip-js` or
+/// `gzip`: a header would make the request need a CORS preflight).
+fn decode(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Vec<u8>, String> {
+    let by_query = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair == "compression=gzip-js" || pair == "compression=gzip")
+    }) && body.starts_with(&[0x1f, 0x8b]);
     let encoding = headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
+        .unwrap_or(if by_query { "gzip" } else { "identity" });
     match encoding.trim().to_ascii_lowercase().as_str() {
         "identity" | "" => Ok(body.to_vec()),
         "gzip" => {

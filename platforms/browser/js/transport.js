@@ -1,0 +1,106 @@
+// How the browser build performs the requests the core hands out: the
+// global fetch, gzip through CompressionStream where the runtime offers one
+// (verified once, off the main thread; a clean fallback otherwise), and
+// keepalive so that requests in flight survive the page's unload, within
+// the 64 KiB that the Fetch spec allows all keepalive bodies in flight
+// together.
+
+/** The Fetch spec's cap on all keepalive bodies in flight, per page. */
+export const KEEPALIVE_BUDGET = 64 * 1024;
+/** Smaller bodies are not worth compressing. */
+const MIN_COMPRESS_BYTES = 1024;
+
+const inBrowser = typeof document !== 'undefined' || typeof importScripts === 'function';
+
+/** gzip through CompressionStream; rejects where it is missing or broken. */
+async function gzip(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Compresses and decompresses a sample once: true if the round trip holds. */
+async function compressionWorks() {
+  if (typeof CompressionStream !== 'function' || typeof DecompressionStream !== 'function') return false;
+  try {
+    const sample = new TextEncoder().encode('{"batch":[' + '{"event":"tidings check"},'.repeat(40) + '{}]}');
+    const packed = await gzip(sample);
+    if (packed[0] !== 0x1f || packed[1] !== 0x8b) return false;
+    const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream('gzip'));
+    const back = new Uint8Array(await new Response(stream).arrayBuffer());
+    return back.length === sample.length && back.every((b, i) => b === sample[i]);
+  } catch {
+    return false;
+  }
+}
+
+export class Transport {
+  /** Bytes of keepalive bodies in flight now. */
+  #keepaliveBytes = 0;
+  /** Resolves to whether compression is usable (checked once). */
+  #compress;
+  /** The page is being hidden or unloaded: no awaits before fetch. */
+  unloading = false;
+
+  constructor(core, { compression = true } = {}) {
+    this.core = core;
+    this.#compress = compression ? compressionWorks() : Promise.resolve(false);
+  }
+
+  /** Performs one request (the core's `send` hook); never throws. */
+  send(token, url, method, headers, body, timeoutMs) {
+    this.#send(token, url, method, headers, body, timeoutMs).catch((e) => {
+      this.core.answerError(token, false, String((e && e.message) || e));
+    });
+  }
+
+  async #send(token, url, method, headerList, body, timeoutMs) {
+    const headers = {};
+    for (let i = 0; i + 1 < headerList.length; i += 2) {
+      // Browsers set User-Agent themselves (and some refuse it).
+      if (inBrowser && headerList[i].toLowerCase() === 'user-agent') continue;
+      headers[headerList[i]] = headerList[i + 1];
+    }
+    if (inBrowser && url.endsWith('/batch/')) {
+      // PostHog v0 carries the key in the body: a CORS-safelisted content
+      // type needs no preflight, so the request can go out even while the
+      // page unloads (as sendBeacon's would).
+      headers['Content-Type'] = 'text/plain';
+    }
+    if (!this.unloading && body.length >= MIN_COMPRESS_BYTES && (await this.#compress)) {
+      body = await gzip(body);
+      if (inBrowser) {
+        // The query, not Content-Encoding: a header would need a preflight.
+        url += (url.includes('?') ? '&' : '?') + 'compression=gzip-js';
+      } else {
+        headers['Content-Encoding'] = 'gzip';
+      }
+    }
+    const keepalive = inBrowser && this.#keepaliveBytes + body.length <= KEEPALIVE_BUDGET;
+    if (keepalive) this.#keepaliveBytes += body.length;
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body,
+        keepalive,
+        credentials: 'omit',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (e) {
+      const timedOut = e != null && (e.name === 'TimeoutError' || e.name === 'AbortError');
+      this.core.answerError(token, timedOut, String((e && e.message) || e));
+      return;
+    } finally {
+      if (keepalive) this.#keepaliveBytes -= body.length;
+    }
+    let answer;
+    try {
+      // Always read the body: it frees the connection, and v1 needs it.
+      answer = new Uint8Array(await response.arrayBuffer());
+    } catch {
+      answer = undefined;
+    }
+    this.core.answer(token, response.status, response.headers.get('retry-after') ?? undefined, answer);
+  }
+}
