@@ -170,6 +170,9 @@ struct FaultArgs {
     /// Answer the first N requests with --fail-status, then apply the rates.
     #[arg(long, value_name = "N")]
     fail_first: Option<u64>,
+    /// Answer every request of the first N milliseconds after start with --fail-status.
+    #[arg(long, value_name = "N")]
+    fail_for_ms: Option<u64>,
     /// The 5xx status of injected failures [default 503].
     #[arg(long)]
     fail_status: Option<u16>,
@@ -199,6 +202,7 @@ impl FaultArgs {
             seed: self.seed.unwrap_or(d.seed),
             fail_rate: self.fail_rate.unwrap_or(d.fail_rate),
             fail_first: self.fail_first.unwrap_or(d.fail_first),
+            fail_for_ms: self.fail_for_ms.unwrap_or(d.fail_for_ms),
             fail_status: self.fail_status.unwrap_or(d.fail_status),
             rate_limit_rate: self.rate_limit_rate.unwrap_or(d.rate_limit_rate),
             retry_after: self.retry_after.clone().unwrap_or(d.retry_after),

@@ -329,6 +329,38 @@ fn fails_the_first_n_requests_then_answers() {
 }
 
 #[test]
+fn fails_for_the_first_ms_then_answers() {
+    // Every request in the window fails, none after it: statuses are
+    // 503s, then 200s, switching no earlier than the window's end.
+    let window = std::time::Duration::from_millis(1500);
+    let before_start = std::time::Instant::now();
+    let c = start(Faults {
+        fail_for_ms: window.as_millis() as u64,
+        ..Default::default()
+    });
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|&(status, _)| status != 200) {
+        assert!(
+            before_start.elapsed() < window * 10,
+            "no 200 after {seen:?}"
+        );
+        let status = post_one(&c).unwrap().0;
+        seen.push((status, before_start.elapsed()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(seen[0].0, 503, "the first request, sent at once, fails");
+    let first_ok = seen.iter().position(|&(s, _)| s == 200).unwrap();
+    assert!(seen[..first_ok].iter().all(|&(s, _)| s == 503), "{seen:?}");
+    assert!(
+        seen[first_ok].1 >= window,
+        "answered 200 inside the window: {seen:?}"
+    );
+    assert_eq!(post_one(&c).unwrap().0, 200);
+    assert_eq!(c.stats().unique, 1);
+    assert_eq!(c.stats().statuses.get(&503).copied(), Some(first_ok as u64));
+}
+
+#[test]
 fn fault_draws_repeat_for_a_seed() {
     let faults = Faults {
         seed: 9,

@@ -4,7 +4,7 @@
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
@@ -18,6 +18,10 @@ pub struct Faults {
     /// The first this many requests (in arrival order) are answered with
     /// `fail_status`, whatever the draws; the rates apply after them.
     pub fail_first: u64,
+    /// Every request in the first this many milliseconds after start is
+    /// answered with `fail_status` (an outage of a known length); the
+    /// rates apply after it.
+    pub fail_for_ms: u64,
     pub fail_status: u16,
     /// Answered 429 with `Retry-After: retry_after`.
     pub rate_limit_rate: f64,
@@ -38,6 +42,7 @@ impl Default for Faults {
             seed: 0,
             fail_rate: 0.0,
             fail_first: 0,
+            fail_for_ms: 0,
             fail_status: 503,
             rate_limit_rate: 0.0,
             retry_after: "1".into(),
@@ -106,6 +111,8 @@ pub struct FaultDice {
     rng: Mutex<Xoshiro256PlusPlus>,
     /// Requests rolled so far (for `fail_first`).
     rolled: AtomicU64,
+    /// When the dice were made, i.e. the collector started (for `fail_for_ms`).
+    started: Instant,
 }
 
 impl FaultDice {
@@ -113,6 +120,7 @@ impl FaultDice {
         FaultDice {
             rng: Mutex::new(Xoshiro256PlusPlus::seed_from_u64(faults.seed)),
             rolled: AtomicU64::new(0),
+            started: Instant::now(),
             faults,
         }
     }
@@ -123,7 +131,8 @@ impl FaultDice {
 
     /// Always draws the same two numbers per request, so the sequence of
     /// plans depends only on the seed and the arrival order (the first
-    /// `fail_first` requests fail whatever they draw).
+    /// `fail_first` requests, and those in the first `fail_for_ms`, fail
+    /// whatever they draw).
     pub fn roll(&self) -> Plan {
         let (a, b) = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,7 +150,8 @@ impl FaultDice {
             edge += rate;
             u < edge
         };
-        let early = self.rolled.fetch_add(1, Ordering::Relaxed) < f.fail_first;
+        let early = self.rolled.fetch_add(1, Ordering::Relaxed) < f.fail_first
+            || self.started.elapsed() < Duration::from_millis(f.fail_for_ms);
         let fate = if early {
             Fate::Fail
         } else if next(f.drop_connection_rate) {

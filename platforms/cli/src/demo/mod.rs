@@ -41,6 +41,7 @@ impl DemoOptions {
             seed: 1,
             fail_rate: 0.10,
             fail_first: 0,
+            fail_for_ms: 0,
             fail_status: 503,
             rate_limit_rate: 0.02,
             retry_after: "1".into(),
