@@ -4,7 +4,7 @@
 //
 //   node run.mjs [--quick] [--runs N] [--events N] [--warmup N] [--only LIST]
 //                [--tidings-pkg DIR] [--keep-traces DIR]
-//                [--no-profile] [--no-write] [--verbose]
+//                [--no-profile] [--no-write] [--verbose] [--report-only]
 //
 // Writes bench/browser-results.json and the "Browser and Workers" section of
 // bench/RESULTS.md (the native part above it is bench/run's and is kept).
@@ -19,7 +19,7 @@ import { benchDir, packageVersion, peerFiles, prepareAssets } from './lib/assets
 import { launch, runPage } from './lib/browser.mjs';
 import { measureBytes } from './lib/bytes.mjs';
 import { profileTidings } from './lib/profile.mjs';
-import { report } from './lib/report.mjs';
+import { report, reportAgain } from './lib/report.mjs';
 import { startSink } from './lib/sink.mjs';
 import { runWorkers } from './lib/workers.mjs';
 
@@ -56,6 +56,7 @@ function parseArgs(argv) {
       case '--no-profile': o.profile = false; break;
       case '--no-write': o.write = false; break;
       case '--verbose': o.verbose = true; break;
+      case '--report-only': o.reportOnly = true; break;
       case '--delivery-timeout': o.deliveryTimeoutMs = int() * 1000; break;
       case '--stall': o.stallMs = int() * 1000; break;
       case '--burst-budget': o.burstBudgetMs = int() * 1000; break;
@@ -63,7 +64,7 @@ function parseArgs(argv) {
       case '-h': case '--help':
         console.log(`usage: bench/run-browser [--quick] [--runs N] [--events N] [--warmup N] [--chunk N]
   [--only none,tidings,posthog,posthog-ratelimit,posthog-memory,segment,amplitude,rudderstack,profile,bytes,workers]
-  [--tidings-pkg DIR] [--keep-traces DIR] [--no-profile] [--no-write] [--verbose]
+  [--tidings-pkg DIR] [--keep-traces DIR] [--no-profile] [--no-write] [--verbose] [--report-only]
   [--delivery-timeout S] [--stall S] [--burst-budget S] [--worker-requests N]`);
         process.exit(0);
         break;
@@ -126,7 +127,7 @@ function tidingsBuild(o, assets) {
     package: o.tidingsPkg,
     commit: git('rev-parse', '--short=12', 'HEAD'),
     uncommittedSources: dirty === null ? null : dirty.length > 0,
-    wasm: assets.tidings.wasm.map((f) => ({
+    wasm: [...new Map(assets.tidings.wasm.map((f) => [f.replace(/^.*\//, ''), f])).values()].map((f) => ({
       file: f.replace(/^.*\//, ''),
       bytes: readFileSync(f).length,
       sha256: createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16),
@@ -152,6 +153,10 @@ async function section(name, f) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.reportOnly) {
+    reportAgain();
+    return;
+  }
   const wants = (id) => !o.only || o.only.includes(id);
   const started = Date.now();
   const tmp = mkdtempSync(join(tmpdir(), 'tidings-bench-browser-'));
@@ -227,6 +232,7 @@ async function main() {
     }
     results.versions = versions(results.machine?.userAgent);
     results.seconds = (Date.now() - started) / 1000;
+    results.loadAfter = (await import('node:os')).loadavg();
     report(results, o);
   } finally {
     await browser?.close().catch(() => {});
