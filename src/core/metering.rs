@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{CaptureError, Core, Lifecycle};
 use crate::event::Event;
-use crate::metering::{MeterError, MetricKind, Update};
+use crate::metering::{MeterError, MetricKind, Update, canonical_tags, canonical_tags_json};
 use crate::time::{Instant, Now};
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ impl Core {
                 metric,
                 kind: MetricKind::Count,
                 value,
-                tags,
+                tags: canonical_tags(tags),
             },
         )
     }
@@ -74,9 +74,49 @@ impl Core {
                 metric,
                 kind: MetricKind::Gauge,
                 value,
-                tags,
+                tags: canonical_tags(tags),
             },
         )
+    }
+
+    /// [`Core::count`] with tags given as JSON text (an object, or `None`):
+    /// for adapters that hold them serialized, such as the browser build
+    /// with `JSON.stringify` output. Keys are sorted at every depth as
+    /// written; anything but one JSON object is refused.
+    ///
+    /// ```
+    /// # use tidings::{Config, Core, Now};
+    /// let mut core = Core::new(Config::new("phc_key", "https://us.i.posthog.com"), 1).unwrap();
+    /// core.count_json(Now::default(), "t", "tokens", 5.0, Some(r#"{"b":1,"a":2}"#)).unwrap();
+    /// core.count_json(Now::default(), "t", "tokens", 1.0, Some(r#"{"a":2,"b":1}"#)).unwrap();
+    /// assert_eq!(core.meter_keys(), 1);
+    /// assert!(core.count_json(Now::default(), "t", "tokens", 1.0, Some("[1]")).is_err());
+    /// ```
+    pub fn count_json(
+        &mut self,
+        now: Now,
+        tenant: &str,
+        metric: &str,
+        value: f64,
+        tags_json: Option<&str>,
+    ) -> Result<(), MeterError> {
+        let kind = MetricKind::Count;
+        let tags = canonical_tags_json(tags_json);
+        self.meter(now, Update { tenant, metric, kind, value, tags })
+    }
+
+    /// [`Core::gauge`] with tags given as JSON text (see [`Core::count_json`]).
+    pub fn gauge_json(
+        &mut self,
+        now: Now,
+        tenant: &str,
+        metric: &str,
+        value: f64,
+        tags_json: Option<&str>,
+    ) -> Result<(), MeterError> {
+        let kind = MetricKind::Gauge;
+        let tags = canonical_tags_json(tags_json);
+        self.meter(now, Update { tenant, metric, kind, value, tags })
     }
 
     /// Closes the window now: every entry becomes one event (tenant, metric,

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::wire::JsonReader;
+
 /// Writes `value` with every object's keys sorted.
 pub(crate) fn write_canonical(out: &mut String, value: &Value) {
     match value {
@@ -35,6 +37,52 @@ pub(crate) fn write_canonical(out: &mut String, value: &Value) {
     }
 }
 
+/// Writes the JSON text `json` with every object's keys sorted, or `None`
+/// if it is not valid JSON. For adapters that hold tags as text (the
+/// browser build gets `JSON.stringify` output). Keys are compared as
+/// written, escapes included, and scalars are copied as written: text from
+/// one serializer (e.g. `JSON.stringify`) is already normalized.
+pub(crate) fn write_canonical_json(out: &mut String, json: &str) -> Option<()> {
+    let mut reader = JsonReader::new(json.as_bytes());
+    canonical_value(out, &mut reader, 0)?;
+    reader.end()
+}
+
+fn canonical_value(out: &mut String, r: &mut JsonReader<'_>, depth: u32) -> Option<()> {
+    if r.at_object() {
+        let mut members: Vec<(&[u8], &[u8])> = Vec::new();
+        r.object(depth, |key, r| {
+            members.push((key, r.raw_value(depth + 1)?));
+            Some(())
+        })?;
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out.push('{');
+        for (i, (key, value)) in members.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(std::str::from_utf8(key).ok()?);
+            out.push_str("\":");
+            canonical_value(out, &mut JsonReader::new(value), depth + 1)?;
+        }
+        out.push('}');
+    } else if r.at_array() {
+        out.push('[');
+        let mut first = true;
+        r.array_items(depth, |r| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            canonical_value(out, r, depth + 1)
+        })?;
+        out.push(']');
+    } else {
+        out.push_str(std::str::from_utf8(r.raw_value(depth)?).ok()?);
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +105,27 @@ mod tests {
             canon(json!({"a": [2, 1]})),
             "arrays keep their order"
         );
+    }
+
+    #[test]
+    fn json_text_canonicalizes_like_values() {
+        let cases = [
+            json!({"b": 1, "a": {"d": [3, {"z": 1, "y": "é"}], "c": null}}),
+            json!({}),
+            json!({"k": [[], {}, true, -1.5e3, "x\"y"]}),
+        ];
+        for value in cases {
+            let mut from_value = String::new();
+            write_canonical(&mut from_value, &value);
+            let mut from_text = String::new();
+            write_canonical_json(&mut from_text, &value.to_string()).unwrap();
+            assert_eq!(from_text, from_value);
+            let spaced = serde_json::to_string_pretty(&value).unwrap();
+            let mut from_spaced = String::new();
+            write_canonical_json(&mut from_spaced, &spaced).unwrap();
+            assert_eq!(from_spaced, from_value);
+        }
+        assert!(write_canonical_json(&mut String::new(), "{\"a\":}").is_none());
+        assert!(write_canonical_json(&mut String::new(), "{\"a\":1} x").is_none());
     }
 }

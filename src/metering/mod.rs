@@ -10,7 +10,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::time::{Instant, WallTime};
-use canonical::write_canonical;
+use canonical::{write_canonical, write_canonical_json};
 
 /// 2^53: from here on a sum of whole numbers can round. Billing sums must
 /// stay exact, so a count must stay below it.
@@ -74,7 +74,32 @@ pub(crate) struct Update<'a> {
     pub metric: &'a str,
     pub kind: MetricKind,
     pub value: f64,
-    pub tags: &'a Value,
+    /// Canonical JSON of the tags (see [`canonical_tags`]).
+    pub tags: Result<String, ()>,
+}
+
+/// The canonical text of tags given as a JSON value: an object, or null
+/// for none. `Err` for anything else.
+pub(crate) fn canonical_tags(tags: &Value) -> Result<String, ()> {
+    let mut out = String::new();
+    match tags {
+        Value::Null => out.push_str("{}"),
+        Value::Object(_) => write_canonical(&mut out, tags),
+        _ => return Err(()),
+    }
+    Ok(out)
+}
+
+/// The canonical text of tags given as JSON text (an object, or none).
+/// Kept apart from [`canonical_tags`] so that an adapter using only text
+/// (the wasm build) does not link serde_json's value printing.
+pub(crate) fn canonical_tags_json(tags: Option<&str>) -> Result<String, ()> {
+    let mut out = String::new();
+    match tags {
+        None => out.push_str("{}"),
+        Some(json) => write_canonical_json(&mut out, json).ok_or(())?,
+    }
+    if out.starts_with('{') { Ok(out) } else { Err(()) }
 }
 
 impl Meter {
@@ -99,18 +124,12 @@ impl Meter {
                 u.metric
             )));
         }
-        if !(u.tags.is_object() || u.tags.is_null()) {
+        let Ok(tags) = u.tags else {
             return Err(MeterError(format!(
                 "metric `{}`: tags must be a JSON object",
                 u.metric
             )));
-        }
-        let mut tags = String::new();
-        if u.tags.is_null() {
-            tags.push_str("{}");
-        } else {
-            write_canonical(&mut tags, u.tags);
-        }
+        };
         let mut key = String::from("[");
         for part in [u.tenant, u.metric, u.kind.as_str()] {
             crate::event::push_json(&mut key, part);
@@ -193,7 +212,7 @@ mod tests {
             metric,
             kind,
             value,
-            tags,
+            tags: canonical_tags(tags),
         }
     }
 

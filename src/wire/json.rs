@@ -40,7 +40,7 @@ impl<'a> JsonReader<'a> {
     pub(crate) fn object(
         &mut self,
         depth: u32,
-        mut member: impl FnMut(&[u8], &mut Self) -> Option<()>,
+        mut member: impl FnMut(&'a [u8], &mut Self) -> Option<()>,
     ) -> Option<()> {
         if depth >= MAX_DEPTH {
             return None;
@@ -65,6 +65,12 @@ impl<'a> JsonReader<'a> {
     pub(crate) fn at_object(&mut self) -> bool {
         self.space();
         self.text.get(self.at) == Some(&b'{')
+    }
+
+    /// Whether an array starts here (after whitespace).
+    pub(crate) fn at_array(&mut self) -> bool {
+        self.space();
+        self.text.get(self.at) == Some(&b'[')
     }
 
     /// Whether a string starts here (after whitespace).
@@ -108,6 +114,37 @@ impl<'a> JsonReader<'a> {
         self.value(depth)
     }
 
+    /// Checks one value of any kind and returns its text.
+    pub(crate) fn raw_value(&mut self, depth: u32) -> Option<&'a [u8]> {
+        self.space();
+        let start = self.at;
+        self.value(depth)?;
+        Some(&self.text[start..self.at])
+    }
+
+    /// Walks an array, calling `item` with the reader at each item (which
+    /// `item` must consume).
+    pub(crate) fn array_items(
+        &mut self,
+        depth: u32,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b']') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
     fn value(&mut self, depth: u32) -> Option<()> {
         self.space();
         match *self.text.get(self.at)? {
@@ -122,20 +159,7 @@ impl<'a> JsonReader<'a> {
     }
 
     fn array(&mut self, depth: u32) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.expect(b'[')?;
-        if self.eat(b']') {
-            return Some(());
-        }
-        loop {
-            self.value(depth)?;
-            if self.eat(b']') {
-                return Some(());
-            }
-            self.expect(b',')?;
-        }
+        self.array_items(depth, |r| r.value(depth))
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`

@@ -14,8 +14,13 @@ pub(crate) fn parse_retry_after(value: &str, wall_now: WallTime) -> Option<Durat
             value.parse::<u64>().unwrap_or(u64::MAX),
         ));
     }
-    // delay-seconds is whole digits (RFC 9110); anything else that is not
-    // an HTTP-date (e.g. "1.5") is ignored and plain backoff applies.
+    http_date(value, wall_now)
+}
+
+/// delay-seconds is whole digits (RFC 9110); anything else that is not an
+/// HTTP-date (e.g. "1.5") is ignored and plain backoff applies.
+#[cfg(feature = "http-date")]
+fn http_date(value: &str, wall_now: WallTime) -> Option<Duration> {
     let date = httpdate::parse_http_date(value).ok()?;
     Some(
         date.duration_since(wall_now.to_system_time())
@@ -23,7 +28,13 @@ pub(crate) fn parse_retry_after(value: &str, wall_now: WallTime) -> Option<Durat
     )
 }
 
-#[cfg(test)]
+/// Without the `http-date` feature the adapter converts dates to seconds.
+#[cfg(not(feature = "http-date"))]
+fn http_date(_value: &str, _wall_now: WallTime) -> Option<Duration> {
+    None
+}
+
+#[cfg(all(test, feature = "http-date"))]
 mod tests {
     use super::*;
 

@@ -112,3 +112,41 @@ export function randomId() {
   const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/**
+ * A Retry-After value as delay-seconds: the wasm core reads only those
+ * (HTTP-date parsing is left to JavaScript to keep the module small). An
+ * HTTP-date becomes the whole seconds from now (0 if past); anything else
+ * is passed on unchanged (the core ignores it).
+ */
+export function retryAfterSeconds(value) {
+  if (value == null || /^\s*\d+\s*$/.test(value)) return value ?? undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? String(Math.max(0, Math.ceil((at - Date.now()) / 1000))) : value;
+}
+
+/**
+ * Checks a metering call's arguments; returns the tags' JSON text (or
+ * undefined). The core refuses the rest (empty tenant or metric, a value
+ * that is not finite, a count past 2^53) with a RangeError.
+ */
+export function meterTags(call, tenant, metric, value, tags) {
+  if (typeof tenant !== 'string') {
+    throw new TypeError(`tidings: ${call}(tenant, ...) needs the tenant as a string, got ${describe(tenant)}`);
+  }
+  if (typeof metric !== 'string') {
+    throw new TypeError(`tidings: ${call}(tenant, metric, ...) needs the metric name as a string, got ${describe(metric)}`);
+  }
+  if (typeof value !== 'number') {
+    throw new TypeError(`tidings: ${call}(tenant, metric, value) needs the value as a number, got ${describe(value)}`);
+  }
+  if (tags === undefined || tags === null) return undefined;
+  if (!isPlainObject(tags)) {
+    throw new TypeError(`tidings: ${call}(..., tags) needs tags as a plain object, got ${describe(tags)}`);
+  }
+  try {
+    return JSON.stringify(tags);
+  } catch (e) {
+    throw new TypeError(`tidings: the tags of ${call}() cannot be serialized to JSON (${e && e.message})`, { cause: e });
+  }
+}

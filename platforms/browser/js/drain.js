@@ -3,6 +3,7 @@
 // The loop runs in the calling request's context, so every fetch it starts
 // belongs to that request (workerd refuses I/O on behalf of another one).
 
+import { retryAfterSeconds } from './common.js';
 import { checkMillis } from './options.js';
 
 /** Performs one transmit and reports its outcome to the core. Never rejects. */
@@ -27,7 +28,7 @@ async function send(core, t) {
   } catch {
     body = undefined;
   }
-  core.answer(t.token, response.status, response.headers.get('retry-after') ?? undefined, body);
+  core.answer(t.token, response.status, retryAfterSeconds(response.headers.get('retry-after')), body);
 }
 
 function sleep(ms) {

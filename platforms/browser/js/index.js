@@ -7,7 +7,7 @@
 // See index.d.ts for the documented API.
 
 import init, { initSync, TidingsCore } from '../pkg/tidings_browser.js';
-import { describe, isPlainObject, loader, propertiesJson } from './common.js';
+import { describe, isPlainObject, loader, meterTags, propertiesJson } from './common.js';
 import { Identity, PageProperties } from './identity.js';
 import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
 import { Store } from './persist.js';
@@ -186,6 +186,34 @@ export class Tidings {
       this.#core.shutdown(ms);
     }
     return this.#shutdown;
+  }
+
+  /**
+   * Adds `value` to the counter `(tenant, metric, tags)` of the current
+   * metering window (one `usage` event per key when the window closes).
+   */
+  count(tenant, metric, value, tags) {
+    this.#core.count(tenant, metric, value, meterTags('count', tenant, metric, value, tags));
+  }
+
+  /** Sets the gauge `(tenant, metric, tags)`: the window keeps the last value. */
+  gauge(tenant, metric, value, tags) {
+    this.#core.gauge(tenant, metric, value, meterTags('gauge', tenant, metric, value, tags));
+  }
+
+  /** Closes the metering window now; returns how many entries it had. */
+  flushMeters() {
+    return this.#core.flushMeters();
+  }
+
+  /** Metering keys buffered in the current window. */
+  get meterKeys() {
+    return this.#core.meterKeys;
+  }
+
+  /** Milliseconds since the oldest buffered metering entry, or undefined. */
+  get meterOldestAgeMs() {
+    return this.#core.meterOldestAgeMs;
   }
 
   /** The delivery counters now, as a plain object. */

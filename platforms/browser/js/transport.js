@@ -5,6 +5,8 @@
 // the 64 KiB that the Fetch spec allows all keepalive bodies in flight
 // together.
 
+import { retryAfterSeconds } from './common.js';
+
 /** The Fetch spec's cap on all keepalive bodies in flight, per page. */
 export const KEEPALIVE_BUDGET = 64 * 1024;
 /** Smaller bodies are not worth compressing. */
@@ -38,12 +40,30 @@ export class Transport {
   #keepaliveBytes = 0;
   /** Resolves to whether compression is usable (checked once). */
   #compress;
-  /** The page is being hidden or unloaded: no awaits before fetch. */
-  unloading = false;
+  #unloading = false;
+  /** Resolves (to null) once the page is hidden; renewed when it shows again. */
+  #hidden;
+  #onHidden;
 
   constructor(core, { compression = true } = {}) {
     this.core = core;
     this.#compress = compression ? compressionWorks() : Promise.resolve(false);
+    this.#renewHidden();
+  }
+
+  /** The page is being hidden or unloaded: no awaits before fetch. */
+  get unloading() {
+    return this.#unloading;
+  }
+
+  set unloading(value) {
+    if (value && !this.#unloading) this.#onHidden(null);
+    if (!value && this.#unloading) this.#renewHidden();
+    this.#unloading = value;
+  }
+
+  #renewHidden() {
+    this.#hidden = new Promise((resolve) => { this.#onHidden = resolve; });
   }
 
   /** Performs one request (the core's `send` hook); never throws. */
@@ -66,13 +86,19 @@ export class Transport {
       // page unloads (as sendBeacon's would).
       headers['Content-Type'] = 'text/plain';
     }
-    if (!this.unloading && body.length >= MIN_COMPRESS_BYTES && (await this.#compress)) {
-      body = await gzip(body);
-      if (inBrowser) {
-        // The query, not Content-Encoding: a header would need a preflight.
-        url += (url.includes('?') ? '&' : '?') + 'compression=gzip-js';
-      } else {
-        headers['Content-Encoding'] = 'gzip';
+    if (!this.#unloading && body.length >= MIN_COMPRESS_BYTES) {
+      // Compressing takes tasks, and the document may be gone before they
+      // end: once the page is hidden the body goes out as it is, from the
+      // pagehide handler's own microtasks, while fetch still works.
+      const packed = await Promise.race([this.#compress.then((ok) => (ok ? gzip(body) : null)), this.#hidden]);
+      if (packed) {
+        body = packed;
+        if (inBrowser) {
+          // The query, not Content-Encoding: a header would need a preflight.
+          url += (url.includes('?') ? '&' : '?') + 'compression=gzip-js';
+        } else {
+          headers['Content-Encoding'] = 'gzip';
+        }
       }
     }
     const keepalive = inBrowser && this.#keepaliveBytes + body.length <= KEEPALIVE_BUDGET;
@@ -101,6 +127,6 @@ export class Transport {
     } catch {
       answer = undefined;
     }
-    this.core.answer(token, response.status, response.headers.get('retry-after') ?? undefined, answer);
+    this.core.answer(token, response.status, retryAfterSeconds(response.headers.get('retry-after')), answer);
   }
 }

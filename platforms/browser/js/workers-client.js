@@ -4,7 +4,7 @@
 // loader needs for Node.
 
 import { TidingsWorkersCore } from '../pkg-workers/tidings_workers.js';
-import { describe, isPlainObject, propertiesJson, randomId } from './common.js';
+import { describe, isPlainObject, meterTags, propertiesJson, randomId } from './common.js';
 import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
 import { drain } from './drain.js';
 
@@ -67,6 +67,29 @@ export class Tidings {
       const dropped = r.dropped + closed.dropped;
       return { drained: dropped === 0, dropped };
     });
+  }
+
+  /**
+   * Adds `value` to the counter `(tenant, metric, tags)` of the current
+   * metering window (one `usage` event per key when the window closes).
+   */
+  count(tenant, metric, value, tags) {
+    this.#core.count(tenant, metric, value, meterTags('count', tenant, metric, value, tags));
+  }
+
+  /** Sets the gauge `(tenant, metric, tags)`: the window keeps the last value. */
+  gauge(tenant, metric, value, tags) {
+    this.#core.gauge(tenant, metric, value, meterTags('gauge', tenant, metric, value, tags));
+  }
+
+  /** Closes the metering window now; returns how many entries it had. */
+  flushMeters() {
+    return this.#core.flushMeters();
+  }
+
+  /** Metering keys buffered in the current window. */
+  get meterKeys() {
+    return this.#core.meterKeys;
   }
 
   /** The delivery counters now, as a plain object. */

@@ -77,6 +77,12 @@ fn seeded_core(config: tidings::Config) -> Result<Core, JsValue> {
     Core::new(config, identity::random_u64()).map_err(|e| options::config_error(&e))
 }
 
+/// A metering refusal (empty tenant or metric, a non-finite value, tags
+/// that are not an object, a count past 2^53) as a thrown `RangeError`.
+fn meter_result(result: Result<(), tidings::MeterError>) -> Result<(), JsValue> {
+    result.map_err(|e| range_error(&format!("tidings: metering refused: {e}")))
+}
+
 /// `capture`'s answer: the uuid, `undefined` for a counted refusal, or a
 /// thrown error for invalid input.
 fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, JsValue> {

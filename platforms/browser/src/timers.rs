@@ -11,7 +11,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::driver::{self, DEFAULT_WAIT, Host, Shared, drive};
 use crate::error::error;
-use crate::{add_refused_too_large, build_event, capture_result, new_core, stats_object};
+use crate::{
+    add_refused_too_large, build_event, capture_result, meter_result, new_core, stats_object,
+};
 
 /// The wasm side of `Tidings` (see `js/index.js`): one core and its timer.
 /// Usable directly, but the wrapper is the supported API.
@@ -71,6 +73,68 @@ impl TidingsCore {
             inner.core.capture(now, event)
         })?;
         capture_result(result)
+    }
+
+    /// Adds `value` to the counter `(tenant, metric, tags)` of the current
+    /// metering window; `tags_json` is `JSON.stringify` of an object (key
+    /// order does not matter) or undefined. Throws a `RangeError` when the
+    /// core refuses the update (nothing is recorded then).
+    pub fn count(
+        &self,
+        tenant: String,
+        metric: String,
+        value: f64,
+        tags_json: Option<String>,
+    ) -> Result<(), JsValue> {
+        meter_result(drive(&self.shared, false, |inner, now| {
+            inner
+                .core
+                .count_json(now, &tenant, &metric, value, tags_json.as_deref())
+        })?)
+    }
+
+    /// Sets the gauge `(tenant, metric, tags)`: the window keeps the last value.
+    pub fn gauge(
+        &self,
+        tenant: String,
+        metric: String,
+        value: f64,
+        tags_json: Option<String>,
+    ) -> Result<(), JsValue> {
+        meter_result(drive(&self.shared, false, |inner, now| {
+            inner
+                .core
+                .gauge_json(now, &tenant, &metric, value, tags_json.as_deref())
+        })?)
+    }
+
+    /// Closes the metering window now (its entries become events in the
+    /// queue); returns how many entries it had.
+    #[wasm_bindgen(js_name = flushMeters)]
+    pub fn flush_meters(&self) -> Result<f64, JsValue> {
+        drive(&self.shared, true, |inner, now| {
+            inner.core.flush_meters(now).len() as f64
+        })
+    }
+
+    /// Metering keys buffered in the current window.
+    #[wasm_bindgen(getter, js_name = meterKeys)]
+    pub fn meter_keys(&self) -> f64 {
+        self.shared
+            .try_borrow()
+            .map_or(0.0, |inner| inner.core.meter_keys() as f64)
+    }
+
+    /// Milliseconds since the oldest buffered metering entry was written,
+    /// or undefined when none is buffered.
+    #[wasm_bindgen(getter, js_name = meterOldestAgeMs)]
+    pub fn meter_oldest_age_ms(&self) -> Option<f64> {
+        let inner = self.shared.try_borrow().ok()?;
+        let now = inner.now();
+        inner
+            .core
+            .meter_oldest_age(now.monotonic)
+            .map(|d| d.as_micros() as f64 / 1000.0)
     }
 
     /// Reports the answer to the request handed out as `token`.

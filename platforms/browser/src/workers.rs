@@ -40,7 +40,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::error;
 use crate::js::set;
-use crate::{build_event, capture_result, js, new_core, seeded_core, stats_object};
+use crate::{build_event, capture_result, js, meter_result, new_core, seeded_core, stats_object};
 
 /// The longest budget a drain accepts: Cloudflare cancels `waitUntil` work
 /// 30 s after the response.
@@ -210,6 +210,57 @@ impl TidingsWorkersCore {
         capture_result(result)
     }
 
+    /// Same as `TidingsCore.count`: never sends (a drain does).
+    pub fn count(
+        &self,
+        tenant: String,
+        metric: String,
+        value: f64,
+        tags_json: Option<String>,
+    ) -> Result<(), JsValue> {
+        let mut s = self.state()?;
+        let now = s.now();
+        let result = s
+            .core
+            .count_json(now, &tenant, &metric, value, tags_json.as_deref());
+        meter_result(result)
+    }
+
+    /// Same as `TidingsCore.gauge`.
+    pub fn gauge(
+        &self,
+        tenant: String,
+        metric: String,
+        value: f64,
+        tags_json: Option<String>,
+    ) -> Result<(), JsValue> {
+        let mut s = self.state()?;
+        let now = s.now();
+        let result = s
+            .core
+            .gauge_json(now, &tenant, &metric, value, tags_json.as_deref());
+        meter_result(result)
+    }
+
+    /// Closes the metering window now; its events go out with the next
+    /// drain. Returns how many entries it had.
+    #[wasm_bindgen(js_name = flushMeters)]
+    pub fn flush_meters(&self) -> Result<f64, JsValue> {
+        let mut s = self.state()?;
+        let now = s.now();
+        let n = s.core.flush_meters(now).len();
+        s.notices();
+        Ok(n as f64)
+    }
+
+    /// Metering keys buffered in the current window.
+    #[wasm_bindgen(getter, js_name = meterKeys)]
+    pub fn meter_keys(&self) -> f64 {
+        self.state
+            .try_borrow()
+            .map_or(0.0, |s| s.core.meter_keys() as f64)
+    }
+
     #[wasm_bindgen(js_name = noteTooLarge)]
     pub fn note_too_large(&self) {
         if let Ok(mut s) = self.state() {
@@ -232,6 +283,10 @@ impl TidingsWorkersCore {
         let budget = budget(budget_ms);
         let mut s = self.state()?;
         let now = s.now();
+        // The metering window closes at every drain: the isolate may be
+        // evicted after any response, so a window must not outlive the
+        // requests that fed it (their waitUntil covers its events).
+        s.core.flush_meters(now);
         let barrier = s.core.flush(now, budget);
         let handle = s.next_drain;
         s.next_drain = s.next_drain.wrapping_add(1);

@@ -176,3 +176,42 @@ test("the Workers build in Node: no timer, drain() delivers, bad input is refuse
   assert.equal(s.delivered, 2);
   assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
 });
+
+test('metering: counts sum and gauges keep the last value per canonical key, delivered as usage events', async () => {
+  const t = client({ meterFlushIntervalMs: 60_000 });
+  t.count('tenant-a', 'tokens', 5000, { model: 'small', region: { zone: 'b', dc: 1 } });
+  t.count('tenant-a', 'tokens', 250, { region: { dc: 1, zone: 'b' }, model: 'small' });
+  t.count('0', 'tokens', 1);
+  t.gauge('tenant-a', 'seats', 3);
+  t.gauge('tenant-a', 'seats', 7);
+  assert.equal(t.meterKeys, 3);
+  assert.ok(t.meterOldestAgeMs >= 0);
+  const bad = [
+    [() => t.count('', 'tokens', 1), 'RangeError', /tenant is empty/],
+    [() => t.count('t', ' ', 1), 'RangeError', /metric name is empty/],
+    [() => t.count('t', 'tokens', NaN), 'RangeError', /not a finite number/],
+    [() => t.count('t', 'tokens', 2 ** 53), 'RangeError', /2\^53|exact/],
+    [() => t.count(7, 'tokens', 1), 'TypeError', /tenant as a string/],
+    [() => t.gauge('t', 'seats', '3'), 'TypeError', /value as a number/],
+    [() => t.count('t', 'tokens', 1, [1]), 'TypeError', /tags as a plain object/],
+  ];
+  for (const [call, name, message] of bad) assert.throws(call, { name, message });
+  assert.equal(t.meterKeys, 3, 'refused updates record nothing');
+  assert.equal(t.flushMeters(), 3);
+  assert.equal(t.meterKeys, 0);
+  assert.deepEqual(await t.flush(), { completed: true, pending: 0 });
+  const rows = await waitFor(async () => {
+    const usage = (await collector.events()).filter((r) => r.event === 'usage' && ['tenant-a', '0'].includes(r.properties.tenant));
+    return usage.length >= 3 ? usage : null;
+  }, 10_000, '3 usage events');
+  const by = (tenant, metric) => rows.find((r) => r.properties.tenant === tenant && r.properties.metric === metric).properties;
+  assert.equal(by('tenant-a', 'tokens').value, 5250);
+  assert.deepEqual(by('tenant-a', 'tokens').tags, { model: 'small', region: { dc: 1, zone: 'b' } });
+  assert.equal(by('tenant-a', 'tokens').kind, 'count');
+  assert.equal(by('0', 'tokens').value, 1);
+  assert.equal(by('tenant-a', 'seats').value, 7);
+  assert.equal(by('tenant-a', 'seats').kind, 'gauge');
+  const s = t.stats();
+  assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
+  await t.shutdown(1000);
+});

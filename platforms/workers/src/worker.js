@@ -8,6 +8,7 @@
 //
 //   POST /track   {"events": [{"event": "signup", "properties": {...}, "distinctId": "u1"}, ...]}
 //                 -> 202 {"accepted": [uuid, ...]}, or 400 naming the bad input
+//   POST /meter   {"tenant", "metric", "value", "tags"?, "kind"?: "count"|"gauge"} -> 202, or 400
 //   GET  /stats   -> the client's counters and the last drains' results
 //   anything else -> "hello", and one `request` event
 
@@ -70,6 +71,22 @@ export default {
       }
       if (accepted.length > 0) deliverAfterResponse(t, env, ctx);
       return Response.json({ accepted, errors }, { status: errors.length ? 400 : 202 });
+    }
+
+    if (url.pathname === '/meter' && request.method === 'POST') {
+      // Usage metering: {"tenant", "metric", "value", "tags"?, "kind"?: "count" | "gauge"}.
+      let m;
+      try {
+        m = await request.json();
+        if (m?.kind === 'gauge') t.gauge(m.tenant, m.metric, m.value, m.tags);
+        else t.count(m?.tenant, m?.metric, m?.value, m?.tags);
+      } catch (err) {
+        return Response.json({ error: err.message }, { status: 400 });
+      }
+      // Each drain closes the metering window, so this request's waitUntil
+      // covers the usage it recorded.
+      deliverAfterResponse(t, env, ctx);
+      return Response.json({ metered: true }, { status: 202 });
     }
 
     t.capture('request', { method: request.method, path: url.pathname }, { distinctId: 'anonymous' });

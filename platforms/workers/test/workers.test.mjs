@@ -40,6 +40,14 @@ async function startWorker(host, { budgetMs = 5000, options = {} } = {}) {
       const body = await res.json();
       return { status: res.status, body, ms: performance.now() - started };
     },
+    /** POSTs `body` as JSON to `path`. */
+    dispatch(path, body) {
+      return mf.dispatchFetch(`http://worker.test${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    },
     async get(path) {
       const res = await mf.dispatchFetch(`http://worker.test${path}`);
       return { status: res.status, text: await res.text() };
@@ -195,5 +203,74 @@ test('a collector that never answers: budget kept, drops counted, the Worker kee
     await worker.stop();
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+test('429 with Retry-After: the drain waits at least that long within its budget, then everything arrives', async () => {
+  const collector = await startCollector(['--fail-first', '1', '--fail-status', '429', '--retry-after', '1']);
+  const worker = await startWorker(collector.url, { budgetMs: 5000, options: { initialBackoffMs: 50, jitter: 0 } });
+  try {
+    const a = await worker.track(events('rate limited'));
+    assert.equal(a.status, 202);
+    const s = await drainsDone(worker);
+    const [result] = s.drains.last;
+    assert.equal(result.completed, true);
+    assert.ok(result.elapsedMs >= 1000, `the drain took ${result.elapsedMs} ms, under Retry-After: 1`);
+    assert.ok(result.elapsedMs < 5000, `the drain took ${result.elapsedMs} ms, over its budget`);
+    assert.equal(s.stats.delivered, 3);
+    assert.equal(s.stats.retries, 1);
+    const rows = await waitFor(async () => {
+      const got = (await collector.events()).filter((row) => a.body.accepted.includes(row.uuid));
+      return got.length === 3 ? got : null;
+    }, 10_000, '3 events at the collector');
+    assert.equal(rows.length, 3);
+  } finally {
+    await worker.stop();
+    await collector.stop();
+  }
+});
+
+test('metering in workerd: concurrent requests count per tenant; each drain delivers its window; totals match', async () => {
+  const collector = await startCollector();
+  const worker = await startWorker(collector.url);
+  const meter = async (body) => {
+    const res = await worker.dispatch('/meter', body);
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    const expected = { 'tenant-a': 0, 'tenant-b': 0 };
+    const calls = Array.from({ length: 60 }, (_, i) => {
+      const tenant = i % 3 ? 'tenant-a' : 'tenant-b';
+      expected[tenant] += i;
+      // Tag order differs between calls: one key per tenant.
+      const tags = i % 2 ? { model: 'small', region: 'eu' } : { region: 'eu', model: 'small' };
+      return meter({ tenant, metric: 'tokens', value: i, tags });
+    });
+    calls.push(meter({ tenant: 'tenant-a', metric: 'seats', value: 4, kind: 'gauge' }));
+    for (const a of await Promise.all(calls)) assert.equal(a.status, 202, JSON.stringify(a.body));
+    // Bad input: a clear error, and the Worker keeps serving.
+    const bad = await meter({ tenant: '', metric: 'tokens', value: 1 });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /tenant is empty/);
+    assert.equal((await meter({ tenant: 't', metric: 'tokens', value: NaN })).status, 400);
+    const s = await drainsDone(worker);
+    assert.equal(s.stats.droppedTotal, 0);
+    assert.equal(s.stats.pending, 0);
+    const rows = await waitFor(async () => {
+      const usage = (await collector.events()).filter((r) => r.event === 'usage');
+      return usage.length === s.stats.delivered ? usage : null;
+    }, 10_000, 'every usage event at the collector');
+    const totals = { 'tenant-a': 0, 'tenant-b': 0 };
+    for (const r of rows) {
+      if (r.properties.metric === 'tokens') {
+        assert.deepEqual(r.properties.tags, { model: 'small', region: 'eu' });
+        totals[r.properties.tenant] += r.properties.value;
+      }
+    }
+    assert.deepEqual(totals, expected);
+    assert.equal(rows.filter((r) => r.properties.metric === 'seats').map((r) => r.properties.value).join(), '4');
+  } finally {
+    await worker.stop();
+    await collector.stop();
   }
 });

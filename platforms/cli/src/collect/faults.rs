@@ -72,9 +72,9 @@ impl Faults {
         if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 + 1e-9 {
             return Err("the fault rates add up to more than 1".into());
         }
-        if !(500..=599).contains(&self.fail_status) {
+        if !(500..=599).contains(&self.fail_status) && self.fail_status != 429 {
             return Err(format!(
-                "--fail-status must be a 5xx, got {}",
+                "--fail-status must be a 5xx or 429 (sent with --retry-after), got {}",
                 self.fail_status
             ));
         }

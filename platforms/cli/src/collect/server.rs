@@ -261,7 +261,14 @@ async fn answer(
         Fate::Fail => {
             let status =
                 StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Ok(error(shared, status, "unavailable", "injected failure"));
+            let mut r = error(shared, status, "unavailable", "injected failure");
+            // An injected 429 says when to come back, as a real one does.
+            if status == StatusCode::TOO_MANY_REQUESTS
+                && let Ok(v) = HeaderValue::from_str(&faults.retry_after)
+            {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return Ok(r);
         }
         Fate::RateLimit => {
             let mut r = error(
