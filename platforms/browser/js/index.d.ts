@@ -16,7 +16,7 @@ export interface TidingsOptions {
   apiKey?: string;
   /** Wire format. Default `'posthog-v0'`. */
   protocol?: 'posthog-v0' | 'posthog-v1' | 'json';
-  /** `distinct_id` of events captured without one. Default: a random id per client (not persisted yet). */
+  /** `distinct_id` of events captured without one. Default: the anonymous id persisted for the site (or the id given to `identify`). */
   distinctId?: string;
   /** Extra headers on every request (a write key, a tenant). */
   headers?: Record<string, string>;
@@ -54,6 +54,29 @@ export interface TidingsOptions {
   geoipDisable?: boolean;
   /** PostHog's historical-migration flag. */
   historicalMigration?: boolean;
+  /** Usage metering: close the window once it has this many keys. Default 10 000. */
+  meterFlushKeys?: number;
+  /** Usage metering: close the window this long after its first update. Default 10 000. */
+  meterFlushIntervalMs?: number;
+  /**
+   * Where events not yet acknowledged are kept across page loads (replayed
+   * by the next page of the site, never by two tabs): `'indexeddb'`
+   * (default; localStorage where IndexedDB is missing), `'localstorage'`,
+   * or `'memory'` (nothing persisted). Off in Node.
+   */
+  persistence?: 'indexeddb' | 'localstorage' | 'memory';
+  /** Most bytes persisted; beyond it events stay in memory only. Default 5 MiB. */
+  persistenceMaxBytes?: number;
+  /** Persisted events older than this are dropped (`expired`) instead of replayed. Default 7 days. */
+  persistenceMaxAgeMs?: number;
+  /** gzip bodies with CompressionStream where it exists and works (checked once). Default true. */
+  compression?: boolean;
+  /** A new session id after this long without events. Default 30 minutes. */
+  sessionIdleMs?: number;
+  /** Prefix of the storage keys, IndexedDB database and lock names. Default `'tidings'`. */
+  storagePrefix?: string;
+  /** Add `$current_url`, `$pathname`, `$host`, `$referrer`, screen and viewport sizes to every event. Default true. */
+  pageProperties?: boolean;
 }
 
 /** Per-event options of `capture`. */
@@ -132,8 +155,39 @@ export class Tidings {
   flush(timeoutMs?: number): Promise<FlushResult>;
   /** Stops accepting events, sends what is pending within `timeoutMs` (default 10 000), drops the rest. Never rejects. */
   shutdown(timeoutMs?: number): Promise<ShutdownResult>;
+  /** `$pageview` with `$title` and the standard page properties. */
+  capturePageview(properties?: Properties | null, options?: CaptureOptions | null): string | null;
+  /**
+   * From now on events are from `distinctId` (persisted for the site). Sends
+   * `$identify` with `$anon_distinct_id` and the `$set` / `$set_once`
+   * person properties when given; returns its uuid, or null when nothing
+   * changed.
+   */
+  identify(distinctId: string, setProperties?: Properties | null, setOnceProperties?: Properties | null): string | null;
+  /** Forgets the identified user: a new anonymous id and a new session (call on logout). */
+  reset(): void;
+  /**
+   * Usage metering: adds `value` to the counter `(tenant, metric, tags)` of
+   * the current window; each key becomes one `usage` event (tenant, metric,
+   * kind, value, tags, window_start, window_end) when the window closes.
+   * Tag order does not matter at any depth. An empty tenant or metric, a
+   * value that is not finite, or a count past 2^53 throws a RangeError.
+   */
+  count(tenant: string, metric: string, value: number, tags?: Record<string, unknown> | null): void;
+  /** Usage metering: sets the gauge `(tenant, metric, tags)`; the window keeps the last value. */
+  gauge(tenant: string, metric: string, value: number, tags?: Record<string, unknown> | null): void;
+  /** Closes the metering window now; returns how many entries it had. */
+  flushMeters(): number;
+  /** Metering keys buffered in the current window. */
+  readonly meterKeys: number;
+  /** Milliseconds since the oldest buffered metering entry, or undefined. */
+  readonly meterOldestAgeMs: number | undefined;
   /** The counters now. */
   stats(): Stats;
   /** The distinct id of events captured without one. */
   readonly distinctId: string;
+  /** The current session id (a new one after `sessionIdleMs` without events). */
+  readonly sessionId: string;
+  /** Resolves once events persisted by earlier pages are replayed (capturing need not wait). */
+  readonly ready: Promise<void>;
 }

@@ -63,6 +63,14 @@ export class Tidings {
   flush(timeoutMs?: number): Promise<FlushResult>;
   /** Drains within `timeoutMs`, then refuses later captures. */
   shutdown(timeoutMs?: number): Promise<ShutdownResult>;
+  /** Usage metering, as in the browser build; every drain closes the metering window (an isolate may be evicted after any response). */
+  count(tenant: string, metric: string, value: number, tags?: Record<string, unknown> | null): void;
+  /** Usage metering: sets the gauge `(tenant, metric, tags)`. */
+  gauge(tenant: string, metric: string, value: number, tags?: Record<string, unknown> | null): void;
+  /** Closes the metering window now; returns how many entries it had. */
+  flushMeters(): number;
+  /** Metering keys buffered in the current window. */
+  readonly meterKeys: number;
   /** The counters now (with `drains`: drains running now). */
   stats(): Stats;
   /** The distinct id of events captured without one. */
