@@ -146,7 +146,13 @@ fn run_suite(args: &[String]) {
         core_vs_floor: core.as_ref(),
         end_to_end: &pairs,
     };
-    let md = report::markdown(&results, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let mut md = report::markdown(&results, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    // The "Browser and Workers" section below this one is bench/run-browser's: keep it.
+    if let Ok(old) = std::fs::read_to_string(out_dir.join("RESULTS.md"))
+        && let Some(at) = old.find("\n## Browser and Workers\n")
+    {
+        md.push_str(&old[at..]);
+    }
     std::fs::create_dir_all(&out_dir).expect("output directory");
     std::fs::write(out_dir.join("RESULTS.md"), &md).expect("write RESULTS.md");
     let json = serde_json::to_string_pretty(&results).expect("json");
