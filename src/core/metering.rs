@@ -102,7 +102,16 @@ impl Core {
     ) -> Result<(), MeterError> {
         let kind = MetricKind::Count;
         let tags = canonical_tags_json(tags_json);
-        self.meter(now, Update { tenant, metric, kind, value, tags })
+        self.meter(
+            now,
+            Update {
+                tenant,
+                metric,
+                kind,
+                value,
+                tags,
+            },
+        )
     }
 
     /// [`Core::gauge`] with tags given as JSON text (see [`Core::count_json`]).
@@ -116,7 +125,16 @@ impl Core {
     ) -> Result<(), MeterError> {
         let kind = MetricKind::Gauge;
         let tags = canonical_tags_json(tags_json);
-        self.meter(now, Update { tenant, metric, kind, value, tags })
+        self.meter(
+            now,
+            Update {
+                tenant,
+                metric,
+                kind,
+                value,
+                tags,
+            },
+        )
     }
 
     /// Closes the window now: every entry becomes one event (tenant, metric,

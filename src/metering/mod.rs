@@ -99,7 +99,11 @@ pub(crate) fn canonical_tags_json(tags: Option<&str>) -> Result<String, ()> {
         None => out.push_str("{}"),
         Some(json) => write_canonical_json(&mut out, json).ok_or(())?,
     }
-    if out.starts_with('{') { Ok(out) } else { Err(()) }
+    if out.starts_with('{') {
+        Ok(out)
+    } else {
+        Err(())
+    }
 }
 
 impl Meter {
