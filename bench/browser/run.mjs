@@ -63,7 +63,7 @@ function parseArgs(argv) {
       case '--worker-requests': o.workerRequests = int(); break;
       case '-h': case '--help':
         console.log(`usage: bench/run-browser [--quick] [--runs N] [--events N] [--warmup N] [--chunk N]
-  [--only none,tidings,posthog,posthog-ratelimit,posthog-memory,segment,amplitude,rudderstack,profile,bytes,workers]
+  [--only none,tidings,tidings-memory,posthog,posthog-ratelimit,posthog-memory,segment,amplitude,rudderstack,profile,bytes,workers]
   [--tidings-pkg DIR] [--keep-traces DIR] [--no-profile] [--no-write] [--verbose] [--report-only]
   [--delivery-timeout S] [--stall S] [--burst-budget S] [--worker-requests N]`);
         process.exit(0);
@@ -87,7 +87,8 @@ function sdkList() {
   const raised = { rate_limiting: { events_per_second: 1e9, events_burst_limit: 1e9 } };
   return [
     { id: 'none', kind: 'none', label: 'page with no SDK (events pushed to an array, sent as one JSON fetch 100 ms after the first)' },
-    { id: 'tidings', kind: 'tidings', label: 'Tidings, defaults' },
+    { id: 'tidings', kind: 'tidings', label: 'Tidings, defaults (persistence in IndexedDB where the build has it)' },
+    { id: 'tidings-memory', kind: 'tidings', label: 'Tidings, in-memory persistence', options: { persistence: 'memory' } },
     { id: 'posthog', kind: 'posthog', label: 'posthog-js, defaults' },
     { id: 'posthog-ratelimit', kind: 'posthog', label: 'posthog-js, client rate limit raised', options: raised },
     {
@@ -199,7 +200,7 @@ async function main() {
             page.label = sdk.label;
             results.pages.push(page);
             console.log(`   ${sdk.id} run ${r + 1}: ${page.callUsMean.toFixed(2)} µs/call (p99 ${page.callUsP99.toFixed(2)}), `
-              + `${page.mainThreadUsPerEvent.toFixed(1)} µs main thread/event, delivered ${page.delivered}/${page.n}`
+              + `${page.mainThreadCpuUsPerEvent.toFixed(1)} µs main-thread CPU/event (${page.mainThreadUsPerEvent.toFixed(1)} wall), delivered ${page.delivered}/${page.n}`
               + `${page.complete ? ` in ${page.deliverySeconds.toFixed(2)} s` : ' (incomplete)'}, `
               + `longest task ${page.longestTaskBurstMs.toFixed(1)} / ${page.longestTaskDeliveryMs.toFixed(1)} ms `
               + `[${((Date.now() - t0) / 1000).toFixed(0)} s]`);

@@ -77,7 +77,7 @@ export function mainThreadTasks(trace) {
   const tasks = [];
   for (const e of events) {
     if (`${e.pid}:${e.tid}` !== main || e.ph !== 'X' || !e.dur) continue;
-    if (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask') tasks.push({ ts: e.ts, dur: e.dur });
+    if (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask') tasks.push({ ts: e.ts, dur: e.dur, cpu: e.tdur ?? null });
   }
   tasks.sort((a, b) => a.ts - b.ts);
   // Top-level only: drop tasks nested in another (nested run loops).
@@ -93,22 +93,38 @@ export function mainThreadTasks(trace) {
   return { tasks: top, marks };
 }
 
-/** Busy µs, longest task and tasks over 50 ms within [from, to) (µs, trace clock). */
+/**
+ * Within [from, to) (µs, trace clock): busy wall time, busy thread CPU time
+ * (the trace's `tdur`: time the thread actually ran, so preemption by other
+ * processes on this shared machine is not counted), the longest task, and
+ * the tasks over 50 ms by wall clock and by CPU. A task cut by the window
+ * counts its CPU in proportion.
+ */
 export function busyIn(tasks, from, to) {
   let busy = 0;
+  let cpu = 0;
   let longest = 0;
+  let longestCpu = 0;
   const long = [];
+  const longCpu = [];
   for (const t of tasks) {
     const s = Math.max(t.ts, from);
     const e = Math.min(t.ts + t.dur, to);
     if (e <= s) continue;
     busy += e - s;
+    const tcpu = t.cpu ?? t.dur;
+    cpu += tcpu * ((e - s) / t.dur);
     if (t.ts >= from && t.ts < to) {
       longest = Math.max(longest, t.dur);
+      longestCpu = Math.max(longestCpu, tcpu);
       if (t.dur > LONG_TASK_MS * 1000) long.push(t.dur / 1000);
+      if (tcpu > LONG_TASK_MS * 1000) longCpu.push(tcpu / 1000);
     }
   }
-  return { busyUs: busy, longestMs: longest / 1000, longTasks: long };
+  return {
+    busyUs: busy, cpuUs: cpu, longestMs: longest / 1000, longestCpuMs: longestCpu / 1000,
+    longTasks: long, longTasksCpu: longCpu,
+  };
 }
 
 /**
@@ -191,6 +207,12 @@ export async function runPage(browser, sink, sdk, opts, runIndex) {
       busyBurstUs: during.busyUs,
       busyAfterUs: after.busyUs,
       mainThreadUsPerEvent: (during.busyUs + after.busyUs) / n,
+      cpuBurstUs: during.cpuUs,
+      cpuAfterUs: after.cpuUs,
+      mainThreadCpuUsPerEvent: (during.cpuUs + after.cpuUs) / n,
+      longestTaskCpuMs: Math.max(during.longestCpuMs, after.longestCpuMs),
+      longTasksCpuBurst: during.longTasksCpu,
+      longTasksCpuDelivery: after.longTasksCpu,
       longestTaskBurstMs: during.longestMs,
       longestTaskDeliveryMs: after.longestMs,
       longTasksBurst: during.longTasks,

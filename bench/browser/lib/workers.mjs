@@ -144,10 +144,10 @@ export async function runWorkers(sink, o, tmp) {
   const bundle = await bundleTidings(o.tidingsPkg, join(root, 'tidings'), {
     conditions: ['workerd', 'worker', 'browser'],
     name: 'worker.mjs',
-    // The package says "sideEffects": false, so esbuild drops the workerd
-    // entry's top-level loadSync(wasm) and the Worker throws "not loaded"
-    // (wrangler resolves through a plugin, which skips that field):
-    // bundle as wrangler does.
+    // The package says "sideEffects": false; up to commit e086c9d esbuild
+    // then dropped the workerd entry's top-level loadSync(wasm) and the
+    // Worker threw "not loaded" (wrangler resolves through a plugin, which
+    // skips that field): bundle as wrangler does.
     ignoreAnnotations: true,
     entry: readFileSync(join(benchDir, 'workers/tidings.js'), 'utf8'),
   });
