@@ -68,7 +68,7 @@ pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason, FlushedMetri
 pub use crate::event::{Event, EventOptions};
 pub use crate::metering::{MeterError, MetricKind};
 pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
-pub use crate::stats::{DropReason, Stats};
+pub use crate::stats::{DropCounts, DropReason, Stats};
 pub use crate::time::{Instant, Now, WallTime};
 pub use crate::transmit::{RequestId, Response, Transmit, TransportError};
 pub use crate::wire::Body;

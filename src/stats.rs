@@ -1,7 +1,6 @@
 //! Loss accounting: every captured event is delivered, pending, or dropped
 //! with a named reason.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why an event was not delivered.
@@ -69,7 +68,7 @@ pub struct Stats {
     /// Requests that were retries of an earlier attempt.
     pub retries: u64,
     /// Dropped events by reason.
-    pub dropped: BTreeMap<DropReason, u64>,
+    pub dropped: DropCounts,
 }
 
 impl Stats {
@@ -89,3 +88,66 @@ impl Stats {
             && self.pending == self.queued + self.retrying + self.in_flight
     }
 }
+/// Dropped events by reason, in reason order. A sorted `Vec`: there are a
+/// handful of reasons, and a `BTreeMap` costs several kilobytes of wasm
+/// per key type.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts(Vec<(DropReason, u64)>);
+
+impl DropCounts {
+    /// Adds `n` drops for `reason`.
+    pub fn add(&mut self, reason: DropReason, n: u64) {
+        match self.0.binary_search_by_key(&reason, |(r, _)| *r) {
+            Ok(i) => self.0[i].1 += n,
+            Err(i) => self.0.insert(i, (reason, n)),
+        }
+    }
+
+    /// The count for `reason`, if any was dropped for it.
+    pub fn get(&self, reason: &DropReason) -> Option<&u64> {
+        let i = self.0.binary_search_by_key(reason, |(r, _)| *r).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    /// `(reason, count)` pairs in reason order.
+    pub fn iter(&self) -> impl Iterator<Item = (&DropReason, &u64)> {
+        self.0.iter().map(|(r, n)| (r, n))
+    }
+
+    /// The counts, in reason order.
+    pub fn values(&self) -> impl Iterator<Item = &u64> {
+        self.0.iter().map(|(_, n)| n)
+    }
+
+    /// Number of distinct reasons.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a DropCounts {
+    type Item = (&'a DropReason, &'a u64);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (DropReason, u64)>,
+        fn(&'a (DropReason, u64)) -> (&'a DropReason, &'a u64),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(r, n)| (r, n))
+    }
+}
+
+impl FromIterator<(DropReason, u64)> for DropCounts {
+    fn from_iter<I: IntoIterator<Item = (DropReason, u64)>>(iter: I) -> Self {
+        let mut counts = DropCounts::default();
+        for (reason, n) in iter {
+            counts.add(reason, n);
+        }
+        counts
+    }
+}
+

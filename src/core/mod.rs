@@ -8,7 +8,7 @@ mod send;
 mod timers;
 mod warnings;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -20,7 +20,7 @@ use crate::config::{Config, ConfigError, Endpoint};
 use crate::metering::Meter;
 use crate::notice::{FlushId, Notice, ShutdownOutcome};
 use crate::queue::{Queue, QueuedEvent};
-use crate::stats::{DropReason, Stats};
+use crate::stats::{DropCounts, DropReason, Stats};
 use crate::time::{Instant, Now, WallTime};
 use crate::transmit::RequestId;
 use crate::wire::{Envelope, EventEncoder, RequestHeaders};
@@ -108,7 +108,7 @@ struct Counters {
     delivered: u64,
     requests: u64,
     retries: u64,
-    dropped: BTreeMap<DropReason, u64>,
+    dropped: DropCounts,
 }
 
 impl Core {
@@ -263,7 +263,7 @@ impl Core {
     }
 
     fn count_drop(&mut self, reason: DropReason, n: u64) {
-        *self.counters.dropped.entry(reason).or_default() += n;
+        self.counters.dropped.add(reason, n);
         if let Some(notice) = self.warnings.record(reason, n, self.now.monotonic) {
             self.notices.push_back(notice);
         }

@@ -1,7 +1,6 @@
 //! Rate-limited drop warnings: the first drop of a reason is reported at
 //! once, later ones are summed and reported at most once per interval.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::notice::Notice;
@@ -16,21 +15,29 @@ struct Entry {
 
 pub(super) struct WarningLimiter {
     interval: Duration,
-    entries: BTreeMap<DropReason, Entry>,
+    /// In reason order (a handful of reasons: a sorted `Vec`).
+    entries: Vec<(DropReason, Entry)>,
 }
 
 impl WarningLimiter {
     pub fn new(interval: Duration) -> Self {
         WarningLimiter {
             interval,
-            entries: BTreeMap::new(),
+            entries: Vec::new(),
         }
     }
 
     /// Records `n` drops; returns a warning if one may be emitted now.
     pub fn record(&mut self, reason: DropReason, n: u64, now: Instant) -> Option<Notice> {
         let interval = self.interval;
-        let entry = self.entries.entry(reason).or_default();
+        let i = match self.entries.binary_search_by_key(&reason, |(r, _)| *r) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (reason, Entry::default()));
+                i
+            }
+        };
+        let entry = &mut self.entries[i].1;
         entry.unreported += n;
         let due = entry
             .last_emitted
@@ -52,7 +59,8 @@ impl WarningLimiter {
     /// When the next summed warning is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.entries
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .filter(|e| e.unreported > 0)
             .filter_map(|e| e.last_emitted.map(|t| t.saturating_add(self.interval)))
             .min()

@@ -4,7 +4,6 @@
 
 mod canonical;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -63,7 +62,9 @@ pub(crate) struct MeterEntry {
 /// `[tenant, metric, kind, tags]`: different keys never collide.
 #[derive(Debug, Default)]
 pub(crate) struct Meter {
-    entries: BTreeMap<String, MeterEntry>,
+    /// Sorted by key: binary search, and flushed in key order. (A
+    /// `BTreeMap` costs several kilobytes of wasm per key type.)
+    entries: Vec<(String, MeterEntry)>,
     /// Wall time of the first update since the last flush.
     window_start: Option<WallTime>,
 }
@@ -141,8 +142,9 @@ impl Meter {
         }
         key.push_str(&tags);
         key.push(']');
-        match self.entries.get_mut(&key) {
-            Some(entry) => {
+        match self.entries.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => {
+                let entry = &mut self.entries[i].1;
                 let value = match u.kind {
                     MetricKind::Count => entry.value + u.value,
                     MetricKind::Gauge => u.value,
@@ -151,21 +153,19 @@ impl Meter {
                 entry.value = value;
                 entry.updates += 1;
             }
-            None => {
+            Err(i) => {
                 check_count(u.kind, u.metric, u.value)?;
                 self.window_start.get_or_insert(wall);
-                self.entries.insert(
-                    key,
-                    MeterEntry {
-                        tenant: u.tenant.to_owned(),
-                        metric: u.metric.to_owned(),
-                        kind: u.kind,
-                        tags,
-                        value: u.value,
-                        updates: 1,
-                        first_at: now,
-                    },
-                );
+                let entry = MeterEntry {
+                    tenant: u.tenant.to_owned(),
+                    metric: u.metric.to_owned(),
+                    kind: u.kind,
+                    tags,
+                    value: u.value,
+                    updates: 1,
+                    first_at: now,
+                };
+                self.entries.insert(i, (key, entry));
             }
         }
         Ok(())
@@ -178,14 +178,17 @@ impl Meter {
 
     /// When the oldest buffered entry was first written.
     pub fn oldest(&self) -> Option<Instant> {
-        self.entries.values().map(|e| e.first_at).min()
+        self.entries.iter().map(|(_, e)| e.first_at).min()
     }
 
     /// Empties the accumulator, in key order, with the window's start.
     pub fn take(&mut self) -> (Option<WallTime>, Vec<MeterEntry>) {
         (
             self.window_start.take(),
-            std::mem::take(&mut self.entries).into_values().collect(),
+            std::mem::take(&mut self.entries)
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect(),
         )
     }
 }

@@ -51,10 +51,7 @@ pub use crate::workers::TidingsWorkersCore;
 fn add_refused_too_large(stats: &mut Stats, refused: u64) {
     if refused > 0 {
         stats.captured += refused;
-        *stats
-            .dropped
-            .entry(tidings::DropReason::TooLarge)
-            .or_default() += refused;
+        stats.dropped.add(tidings::DropReason::TooLarge, refused);
     }
 }
 

@@ -135,7 +135,7 @@ fn add_stats(total: &mut Stats, s: &Stats) {
     total.requests += s.requests;
     total.retries += s.retries;
     for (reason, n) in &s.dropped {
-        *total.dropped.entry(*reason).or_default() += n;
+        total.dropped.add(*reason, *n);
     }
 }
 

@@ -29,19 +29,14 @@ fn several_requests_are_in_flight_when_the_server_is_slow() {
             .capture(Event::new("e", "u").property("i", i))
             .unwrap();
     }
-    let started = Instant::now();
     assert_eq!(
         client.flush(Duration::from_secs(5)),
         FlushOutcome::Completed
     );
+    // The sink saw requests overlap, never more than max_in_flight. (Not a
+    // wall-clock bound: on a loaded shared machine that flakes.)
     let max = sink.max_concurrent();
     assert!(max > 1 && max <= 3, "max concurrency {max}");
-    // Ten slow requests three at a time: four rounds, not ten.
-    assert!(
-        started.elapsed() < Duration::from_millis(1200),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(client.stats().delivered, 100);
 }
 
