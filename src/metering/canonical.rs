@@ -55,7 +55,14 @@ fn canonical_value(out: &mut String, r: &mut JsonReader<'_>, depth: u32) -> Opti
             members.push((key, r.raw_value(depth + 1)?));
             Some(())
         })?;
-        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Tags have a few keys: an insertion sort links far less code.
+        for i in 1..members.len() {
+            let mut j = i;
+            while j > 0 && members[j - 1].0 > members[j].0 {
+                members.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         out.push('{');
         for (i, (key, value)) in members.into_iter().enumerate() {
             if i > 0 {

@@ -84,7 +84,10 @@ export class Tidings {
     const own = checkOwn(o.own);
     const host = {
       send: (...args) => this.#transport.send(...args),
-      settled: (delivered, dropped) => this.#settled(delivered, dropped),
+      settled: (delivered, dropped) => this.#settled(
+        delivered === '' ? [] : delivered.split(','),
+        dropped === '' ? [] : dropped.split(','),
+      ),
       flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
       shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
     };
@@ -312,7 +315,7 @@ export class Tidings {
       // budget); what is buffered for storage is written.
       this.#transport.unloading = true;
       this.#identity.flush();
-      this.#store?.flush();
+      this.#store?.flush(true);
       this.#core.flush(1000);
     };
     const show = () => { this.#transport.unloading = false; };

@@ -37,7 +37,8 @@ function given(v) {
 
 /**
  * Checks `options`; `extra` lists the adapter's own option names (returned
- * in `own`, unchecked). Returns what the wasm constructor takes.
+ * in `own`, unchecked). Returns what the wasm constructor takes: option
+ * names comma-separated with their values, headers one name or value per line.
  */
 export function checkOptions(options, extra = []) {
   if (!isPlainObject(options)) {
@@ -111,12 +112,19 @@ export function checkOptions(options, extra = []) {
     }
     for (const [key, value] of Object.entries(options.headers)) {
       if (typeof value !== 'string') throw wrongType(`headers.${key}`, 'a string', value);
+      if (/[\r\n]/.test(key + value)) {
+        throw new TypeError(`tidings: option "headers.${key}" must not contain line breaks`);
+      }
       headers.push(key, value);
     }
   }
   const own = {};
   for (const name of extra) own[name] = options[name];
-  return { host, apiKey: string('apiKey') ?? '', distinctId, names, values: new Float64Array(values), headers, own };
+  // Joined: strings cross into wasm with less code than arrays of them.
+  return {
+    host, apiKey: string('apiKey') ?? '', distinctId, names: names.join(','),
+    values: new Float64Array(values), headers: headers.join('\n'), own,
+  };
 }
 
 /**

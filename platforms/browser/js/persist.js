@@ -2,8 +2,10 @@
 // localStorage where IndexedDB is missing) under a byte budget and an
 // expiry. Writes are batched off the capture path (an event delivered
 // before the next write never touches storage); everything buffered is
-// written when the page is hidden or unloaded. Each record names the tab
-// that owns it, and each tab holds a Web Lock for its lifetime: a new page
+// written when the page is hidden or unloaded, and spilled to localStorage
+// as well until IndexedDB has it (an IndexedDB write still open when the
+// page goes is aborted; localStorage writes at once). Each record names the
+// tab that owns it, and each tab holds a Web Lock for its lifetime: a new page
 // replays only records whose owner's lock is gone, and claims them under
 // an exclusive lock, so two tabs never send the same persisted event.
 
@@ -29,12 +31,19 @@ class IndexedDbBackend {
   all() {
     return request(this.db.transaction('events').objectStore('events').getAll());
   }
-  /** Puts `records` and deletes `uuids` in one transaction. */
-  write(records, uuids) {
+  /**
+   * Puts `records` and deletes `uuids` in one transaction. Transactions on
+   * one store run in the order they are made, so writes keep their order.
+   * Async: a connection that is closing rejects instead of throwing.
+   */
+  async write(records, uuids) {
     const tx = this.db.transaction('events', 'readwrite');
     const store = tx.objectStore('events');
     for (const r of records) store.put(r);
     for (const u of uuids) store.delete(u);
+    // Commit now rather than when the requests are done: a write made on
+    // pagehide is otherwise lost with the page (Chromium aborts it).
+    tx.commit?.();
     return new Promise((resolve, reject) => {
       tx.oncomplete = resolve;
       tx.onerror = tx.onabort = () => reject(tx.error);
@@ -48,6 +57,16 @@ class LocalStorageBackend {
     this.key = key;
   }
   async all() {
+    return this.#read();
+  }
+  /** Reads, changes and writes at once: two writes never interleave. */
+  async write(records, uuids) {
+    const byUuid = new Map(this.#read().map((r) => [r.uuid, r]));
+    for (const r of records) byUuid.set(r.uuid, r);
+    for (const u of uuids) byUuid.delete(u);
+    localStorage.setItem(this.key, JSON.stringify([...byUuid.values()]));
+  }
+  #read() {
     try {
       const list = JSON.parse(localStorage.getItem(this.key) ?? '[]');
       return Array.isArray(list) ? list : [];
@@ -55,11 +74,13 @@ class LocalStorageBackend {
       return [];
     }
   }
-  async write(records, uuids) {
-    const byUuid = new Map((await this.all()).map((r) => [r.uuid, r]));
-    for (const r of records) byUuid.set(r.uuid, r);
-    for (const u of uuids) byUuid.delete(u);
-    localStorage.setItem(this.key, JSON.stringify([...byUuid.values()]));
+}
+
+function removeItem(key) {
+  try {
+    localStorage.removeItem(key);
+  } catch {
+    // Nothing to do: a later page removes it.
   }
 }
 
@@ -76,6 +97,8 @@ export class Store {
   #bytes = 0;
   #timer = null;
   #writing = Promise.resolve();
+  /** Spills made by this page so far (numbers their keys, in order). */
+  #spills = 0;
   tabId;
 
   /**
@@ -135,6 +158,7 @@ export class Store {
       const held = globalThis.navigator?.locks
         ? new Set((await navigator.locks.query()).held.map((l) => l.name))
         : new Set();
+      await this.#takeSpills(held);
       const now = Date.now();
       const replay = [];
       const old = [];
@@ -190,8 +214,11 @@ export class Store {
     }
   }
 
-  /** Writes what is buffered now (called on pagehide too). */
-  flush() {
+  /**
+   * Writes what is buffered now. `unloading` (pagehide, hidden): the page
+   * may be gone before IndexedDB commits, so the write is also spilled.
+   */
+  flush(unloading = false) {
     clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#adds.size === 0 && this.#deletes.size === 0) return this.#writing;
@@ -200,12 +227,67 @@ export class Store {
     for (const r of records) this.#stored.set(r.uuid, r.size);
     this.#adds.clear();
     this.#deletes.clear();
-    // One write at a time, in order (a delete never overtakes its put).
-    this.#writing = this.#writing
-      .then(() => this.#backend.write(records, uuids))
-      .catch(() => {
-        // Quota or a closed database: these events stay in memory only.
-      });
+    const spill = unloading && this.#backend instanceof IndexedDbBackend ? this.#spill(records, uuids) : null;
+    // Started now, not after the write before it: on pagehide there is no
+    // later. Both backends keep writes in order (a delete never overtakes
+    // its put).
+    this.#writing = this.#backend.write(records, uuids).then(
+      () => spill && removeItem(spill), // written: the spill is not needed
+      () => {
+        // Quota or a closed database: these events stay in memory only
+        // (and in the spill, if any, for the next page).
+      },
+    );
     return this.#writing;
+  }
+
+  /** Puts a write in localStorage at once; returns its key, or null. */
+  #spill(records, uuids) {
+    const key = `${this.#prefix}_spill_${this.tabId}_${this.#spills++}`;
+    try {
+      localStorage.setItem(key, JSON.stringify({ records, uuids }));
+      return key;
+    } catch {
+      return null; // no localStorage, or over its quota
+    }
+  }
+
+  /**
+   * Applies the spills of tabs that are gone (their IndexedDB writes did
+   * not land, or their pages never saw them land), oldest first, and
+   * forgets them. Runs under the claim lock; applying one twice is harmless.
+   */
+  async #takeSpills(held) {
+    const start = `${this.#prefix}_spill_`;
+    const spills = [];
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const key = localStorage.key(i);
+        if (!key?.startsWith(start)) continue;
+        const cut = key.lastIndexOf('_');
+        const tab = key.slice(start.length, cut);
+        if (tab === this.tabId || held.has(`${this.#prefix}-tab-${tab}`)) continue;
+        spills.push({ key, tab, n: Number(key.slice(cut + 1)) });
+      }
+    } catch {
+      return; // no localStorage
+    }
+    spills.sort((a, b) => (a.tab < b.tab ? -1 : a.tab > b.tab ? 1 : a.n - b.n));
+    for (const { key } of spills) {
+      let spill = null;
+      try {
+        spill = JSON.parse(localStorage.getItem(key));
+      } catch {
+        spill = null;
+      }
+      try {
+        if (Array.isArray(spill?.records) && Array.isArray(spill?.uuids)) {
+          await this.#backend.write(spill.records, spill.uuids);
+        }
+        removeItem(key);
+      } catch {
+        // Kept for a later page.
+      }
+    }
   }
 }

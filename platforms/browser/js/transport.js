@@ -66,15 +66,19 @@ export class Transport {
     this.#hidden = new Promise((resolve) => { this.#onHidden = resolve; });
   }
 
-  /** Performs one request (the core's `send` hook); never throws. */
+  /**
+   * Performs one request (the core's `send` hook; `headers` alternates
+   * names and values, one per line); never throws.
+   */
   send(token, url, method, headers, body, timeoutMs) {
     this.#send(token, url, method, headers, body, timeoutMs).catch((e) => {
       this.core.answerError(token, false, String((e && e.message) || e));
     });
   }
 
-  async #send(token, url, method, headerList, body, timeoutMs) {
+  async #send(token, url, method, headerLines, body, timeoutMs) {
     const headers = {};
+    const headerList = headerLines === '' ? [] : headerLines.split('\n');
     for (let i = 0; i + 1 < headerList.length; i += 2) {
       // Browsers set User-Agent themselves (and some refuse it).
       if (inBrowser && headerList[i].toLowerCase() === 'user-agent') continue;

@@ -37,14 +37,15 @@ extern "C" {
         token: u32,
         url: &str,
         method: &str,
-        headers: Vec<String>,
+        headers: &str,
         body: Vec<u8>,
         timeout_ms: f64,
     ) -> Result<(), JsValue>;
 
-    /// Events that are resolved: delivered, or dropped (counted in stats).
+    /// Events that are resolved: delivered, or dropped (counted in stats);
+    /// comma-separated uuids.
     #[wasm_bindgen(method, catch)]
-    fn settled(this: &Host, delivered: Vec<String>, dropped: Vec<String>) -> Result<(), JsValue>;
+    fn settled(this: &Host, delivered: &str, dropped: &str) -> Result<(), JsValue>;
 
     /// A `flush` barrier completed or timed out.
     #[wasm_bindgen(method, catch)]
@@ -85,8 +86,9 @@ pub struct Inner {
 #[derive(Default)]
 struct Actions {
     transmits: Vec<(u32, Transmit)>,
-    delivered: Vec<String>,
-    dropped: Vec<String>,
+    /// Comma-separated uuids.
+    delivered: String,
+    dropped: String,
     flushed: Vec<(u64, bool, u64)>,
     shut_down: Option<(bool, u64)>,
     warnings: Vec<String>,
@@ -125,12 +127,8 @@ impl Inner {
         }
         while let Some(notice) = self.core.poll_notice() {
             match notice {
-                Notice::Delivered { uuids, .. } => {
-                    out.delivered.extend(uuids.iter().map(|u| u.to_string()));
-                }
-                Notice::Dropped { uuids, .. } => {
-                    out.dropped.extend(uuids.iter().map(|u| u.to_string()));
-                }
+                Notice::Delivered { uuids, .. } => push_uuids(&mut out.delivered, &uuids),
+                Notice::Dropped { uuids, .. } => push_uuids(&mut out.dropped, &uuids),
                 Notice::FlushDone { id, outcome } => {
                     let (completed, pending) = match outcome {
                         tidings::FlushOutcome::Completed => (true, 0),
@@ -189,31 +187,52 @@ pub fn drive<R>(
     send: bool,
     input: impl FnOnce(&mut Inner, Now) -> R,
 ) -> Result<R, JsValue> {
+    let mut input = Some(input);
+    let mut result = None;
+    drive_once(shared, send, &mut |inner, now| {
+        if let Some(input) = input.take() {
+            result = Some(input(inner, now));
+        }
+    })?;
+    result.ok_or_else(|| error("tidings: internal error: the input did not run"))
+}
+
+/// [`drive`]'s body, compiled once (not per input: it is large).
+#[inline(never)]
+fn drive_once(
+    shared: &Shared,
+    send: bool,
+    input: &mut dyn FnMut(&mut Inner, Now),
+) -> Result<(), JsValue> {
     let mut out = Actions::default();
-    let (result, host) = {
+    let host = {
         let mut inner = shared.try_borrow_mut().map_err(|_| {
             error("tidings: called from inside one of its own callbacks; call it later instead")
         })?;
         let now = inner.now();
-        let result = input(&mut inner, now);
+        input(&mut inner, now);
         inner.drain(now, send, shared, &mut out);
-        (result, Host::from(JsValue::from(&inner.host)))
+        Host::from(JsValue::from(&inner.host))
     };
     for line in out.warnings {
         js::console_warn(&line);
     }
     for (token, t) in out.transmits {
-        let headers = t
-            .headers
-            .into_iter()
-            .flat_map(|(name, value)| [name, value])
-            .collect();
+        let mut headers = String::new();
+        for (name, value) in &t.headers {
+            for part in [name, value] {
+                if !headers.is_empty() {
+                    headers.push('\n');
+                }
+                headers.push_str(part);
+            }
+        }
         let timeout_ms = t.timeout.as_millis() as f64;
         if let Err(e) = host.send(
             token,
             &t.url,
             t.method,
-            headers,
+            &headers,
             t.body.to_bytes(),
             timeout_ms,
         ) {
@@ -224,7 +243,7 @@ pub fn drive<R>(
         }
     }
     if !out.delivered.is_empty() || !out.dropped.is_empty() {
-        let _ = host.settled(out.delivered, out.dropped);
+        let _ = host.settled(&out.delivered, &out.dropped);
     }
     for (id, completed, pending) in out.flushed {
         let _ = host.flushed(id as f64, completed, pending as f64);
@@ -232,7 +251,20 @@ pub fn drive<R>(
     if let Some((drained, dropped)) = out.shut_down {
         let _ = host.shut_down(drained, dropped as f64);
     }
-    Ok(result)
+    Ok(())
+}
+
+/// Appends `uuids` to a comma-separated list.
+fn push_uuids(list: &mut String, uuids: &[tidings::Uuid]) {
+    for uuid in uuids {
+        if !list.is_empty() {
+            list.push(',');
+        }
+        list.push_str(
+            uuid.hyphenated()
+                .encode_lower(&mut tidings::Uuid::encode_buffer()),
+        );
+    }
 }
 
 fn on_timer(shared: &Shared) {

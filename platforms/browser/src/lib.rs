@@ -62,9 +62,9 @@ fn add_refused_too_large(stats: &mut Stats, refused: u64) {
 fn new_core(
     host: String,
     api_key: String,
-    names: &[String],
+    names: &str,
     values: &[f64],
-    headers: &[String],
+    headers: &str,
 ) -> Result<Core, JsValue> {
     seeded_core(options::config(host, api_key, names, values, headers)?)
 }

@@ -65,17 +65,18 @@ pub fn config_error(e: &ConfigError) -> JsValue {
     ))
 }
 
-/// The configuration from checked options: `names[i]` is set to
-/// `values[i]` (counts and milliseconds as numbers, booleans as 0 or 1,
-/// choices as their index in `js/options.js`), `headers` alternates names
-/// and values. Conversions saturate, so no value can panic here; the core
+/// The configuration from checked options: the i-th of the comma-separated
+/// `names` is set to `values[i]` (counts and milliseconds as numbers,
+/// booleans as 0 or 1, choices as their index in `js/options.js`);
+/// `headers` alternates names and values, one per line. (Strings rather
+/// than arrays: converting a `Vec<String>` links more code into the wasm.) Conversions saturate, so no value can panic here; the core
 /// then refuses what does not fit.
 pub fn config(
     host: String,
     api_key: String,
-    names: &[String],
+    names: &str,
     values: &[f64],
-    headers: &[String],
+    headers: &str,
 ) -> Result<Config, JsValue> {
     let mut c = Config::new(api_key, host);
     c.lib = LibInfo {
@@ -86,11 +87,11 @@ pub fn config(
     c.flush_at = 50;
     c.max_queue_events = 10_000;
     c.max_queue_bytes = 16 * 1024 * 1024;
-    for (name, &v) in names.iter().zip(values) {
+    for (name, &v) in names.split(',').zip(values) {
         // `as` saturates (NaN becomes 0): never a panic.
         let n = v as usize;
         let ms = Duration::from_micros((v * 1000.0) as u64);
-        match name.as_str() {
+        match name {
             "flushAt" => c.flush_at = n,
             "maxBatchEvents" => c.max_batch_events = n,
             "maxBatchBytes" => c.max_batch_bytes = n,
@@ -126,10 +127,10 @@ pub fn config(
             _ => {}
         }
     }
-    c.headers = headers
-        .chunks_exact(2)
-        .map(|pair| (pair[0].clone(), pair[1].clone()))
-        .collect();
+    let mut lines = headers.split('\n').filter(|_| !headers.is_empty());
+    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
+        c.headers.push((name.to_owned(), value.to_owned()));
+    }
     c.validate().map_err(|e| config_error(&e))?;
     Ok(c)
 }

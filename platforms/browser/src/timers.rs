@@ -32,9 +32,9 @@ impl TidingsCore {
     pub fn new(
         host_url: String,
         api_key: String,
-        names: Vec<String>,
+        names: String,
         values: &[f64],
-        headers: Vec<String>,
+        headers: String,
         host: Host,
     ) -> Result<TidingsCore, JsValue> {
         let core = new_core(host_url, api_key, &names, values, &headers)?;

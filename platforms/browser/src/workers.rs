@@ -154,9 +154,9 @@ impl TidingsWorkersCore {
     pub fn new(
         host: String,
         api_key: String,
-        names: Vec<String>,
+        names: String,
         values: &[f64],
-        headers: Vec<String>,
+        headers: String,
     ) -> Result<TidingsWorkersCore, JsValue> {
         let core = new_core(host, api_key, &names, values, &headers)?;
         Ok(TidingsWorkersCore {
