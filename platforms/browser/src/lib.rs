@@ -38,6 +38,8 @@ use js_sys::Object;
 use tidings::{CaptureError, Core, Event, Stats, Uuid, WallTime};
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "timers")]
+pub use crate::driver::Host;
 use crate::error::{range_error, type_error};
 use crate::js::set;
 use crate::options::js_names;

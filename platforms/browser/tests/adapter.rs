@@ -1,0 +1,269 @@
+//! Unit tests of the wasm adapter (`TidingsCore`, the timers build) with
+//! wasm-bindgen-test: run in Node and in headless Chromium by
+//! `scripts/test-browser` (the same binary; `WASM_BINDGEN_USE_BROWSER`
+//! picks the browser). The host is a recording JS object, so these check
+//! the adapter's own contract: what it hands the host, how answers, the
+//! offline switch and refusals come back, and that nothing panics.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Float64Array, Reflect};
+use tidings_browser::{Host, TidingsCore};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen(inline_js = r#"
+export function recordingHost() {
+  const h = { sent: [], delivered: [], dropped: [], flushes: [], shut: [] };
+  h.send = (token, url, method, headers, body, timeoutMs) =>
+    h.sent.push({ token, url, method, headers: headers.split('\n'), body: new TextDecoder().decode(body), timeoutMs });
+  h.settled = (d, x) => {
+    if (d) h.delivered.push(...d.split(','));
+    if (x) h.dropped.push(...x.split(','));
+  };
+  h.flushed = (id, completed, pending) => h.flushes.push({ id, completed, pending });
+  h.shutDown = (drained, dropped) => h.shut.push({ drained, dropped });
+  return h;
+}
+export function count(h, list) { return h[list].length; }
+export function sentAt(h, i) { return h.sent[i]; }
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = recordingHost)]
+    fn recording_host() -> JsValue;
+    fn count(host: &JsValue, list: &str) -> u32;
+    #[wasm_bindgen(js_name = sentAt)]
+    fn sent_at(host: &JsValue, i: u32) -> JsValue;
+    fn sleep(ms: u32) -> js_sys::Promise;
+}
+
+fn get(o: &JsValue, key: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn message(e: JsValue) -> String {
+    get(&e, "message").as_string().unwrap_or_default()
+}
+
+/// A client whose requests are recorded; `names`/`values` are extra options.
+fn client(names: &str, values: &[f64]) -> (TidingsCore, JsValue) {
+    let host = recording_host();
+    let values = Float64Array::from(values).to_vec();
+    let core = TidingsCore::new(
+        "https://ingest.example.com".into(),
+        "phc_unit".into(),
+        names.into(),
+        &values,
+        "X-Tenant\nacme".into(),
+        host.clone().unchecked_into::<Host>(),
+    )
+    .unwrap_or_else(|e| panic!("constructor threw: {}", message(e)));
+    (core, host)
+}
+
+fn capture(core: &TidingsCore, name: &str, json: Option<&str>) -> Result<Option<String>, JsValue> {
+    core.capture(
+        name.into(),
+        json.map(Into::into),
+        "user-1".into(),
+        None,
+        f64::NAN,
+        Some("s1".into()),
+        None,
+    )
+}
+
+#[wasm_bindgen_test]
+fn a_flush_hands_the_host_one_request_and_a_200_delivers() {
+    let (core, host) = client("", &[]);
+    let uuid = capture(&core, "signup", Some(r#"{"plan":"pro"}"#))
+        .unwrap()
+        .unwrap();
+    assert_eq!(count(&host, "sent"), 0, "a capture alone does not send");
+    core.flush(Some(1000.0)).unwrap();
+    assert_eq!(count(&host, "sent"), 1);
+    let sent = sent_at(&host, 0);
+    assert_eq!(
+        get(&sent, "url").as_string().unwrap(),
+        "https://ingest.example.com/batch/"
+    );
+    assert_eq!(get(&sent, "method").as_string().unwrap(), "POST");
+    let body = get(&sent, "body").as_string().unwrap();
+    assert!(
+        body.contains(&uuid)
+            && body.contains(r#""plan":"pro""#)
+            && body.contains(r#""$session_id":"s1""#),
+        "{body}"
+    );
+    let headers = format!("{:?}", js_sys::Array::from(&get(&sent, "headers")).to_vec());
+    assert!(
+        headers.contains("X-Tenant") && headers.contains("acme"),
+        "{headers}"
+    );
+
+    let token = get(&sent, "token").as_f64().unwrap() as u32;
+    core.answer(token, 200.0, None, Some(br#"{"status":1}"#.to_vec()))
+        .unwrap();
+    assert_eq!(count(&host, "delivered"), 1, "{:?}", get(&host, "delivered"));
+    assert_eq!(count(&host, "flushes"), 1);
+    let stats = core.stats().unwrap();
+    assert_eq!(get(&stats, "delivered").as_f64(), Some(1.0));
+    assert_eq!(get(&stats, "pending").as_f64(), Some(0.0));
+    // An answer for an unknown token is ignored, not a panic.
+    core.answer(999, 200.0, None, None).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_503_is_retried_by_the_timer() {
+    let (core, host) = client("initialBackoffMs,jitter", &[10.0, 0.0]);
+    capture(&core, "e", None).unwrap().unwrap();
+    core.flush(None).unwrap();
+    let token = get(&sent_at(&host, 0), "token").as_f64().unwrap() as u32;
+    core.answer(token, 503.0, None, None).unwrap();
+    assert_eq!(count(&host, "sent"), 1, "the retry waits for its backoff");
+    JsFuture::from(sleep(60)).await.unwrap();
+    assert_eq!(count(&host, "sent"), 2, "the one timer fired the retry");
+    let token = get(&sent_at(&host, 1), "token").as_f64().unwrap() as u32;
+    core.answer(token, 200.0, None, None).unwrap();
+    let stats = core.stats().unwrap();
+    assert_eq!(get(&stats, "delivered").as_f64(), Some(1.0));
+    assert_eq!(get(&stats, "retries").as_f64(), Some(1.0));
+}
+
+#[wasm_bindgen_test]
+fn offline_holds_requests_until_online() {
+    let (core, host) = client("", &[]);
+    core.set_online(false).unwrap();
+    capture(&core, "e", None).unwrap().unwrap();
+    core.flush(None).unwrap();
+    assert_eq!(count(&host, "sent"), 0);
+    core.set_online(true).unwrap();
+    assert_eq!(count(&host, "sent"), 1);
+}
+
+#[wasm_bindgen_test]
+fn refusals_throw_named_errors_and_the_client_keeps_working() {
+    let (core, host) = client("maxEventBytes", &[2048.0]);
+    for bad in ["[1]", "{\"a\":}", "not json", "{\"a\":1}}"] {
+        let e = capture(&core, "e", Some(bad)).unwrap_err();
+        assert!(
+            message(e).contains("properties must be the JSON text of one object"),
+            "{bad}"
+        );
+    }
+    let e = capture(
+        &core,
+        "e",
+        Some(&format!("{{\"s\":\"{}\"}}", "x".repeat(4096))),
+    )
+    .unwrap_err();
+    assert_eq!(get(&e, "name").as_string().unwrap(), "RangeError");
+    assert!(message(e).contains("maxEventBytes"));
+    let e = core
+        .capture(
+            "e".into(),
+            None,
+            "u".into(),
+            Some("not-a-uuid".into()),
+            f64::NAN,
+            None,
+            None,
+        )
+        .unwrap_err();
+    assert!(message(e).contains("uuid"));
+    let e = core
+        .count("".into(), "tokens".into(), 1.0, None)
+        .unwrap_err();
+    assert!(message(e).contains("tenant is empty"));
+    let e = core
+        .count("t".into(), "tokens".into(), f64::NAN, None)
+        .unwrap_err();
+    assert!(message(e).contains("not a finite number"));
+    let e = core
+        .gauge("t".into(), "seats".into(), 1.0, Some("[1]".into()))
+        .unwrap_err();
+    assert!(message(e).contains("tags must be a JSON object"));
+
+    capture(&core, "still works", None).unwrap().unwrap();
+    core.count(
+        "t".into(),
+        "tokens".into(),
+        2.0,
+        Some(r#"{"b":1,"a":2}"#.into()),
+    )
+    .unwrap();
+    core.count(
+        "t".into(),
+        "tokens".into(),
+        3.0,
+        Some(r#"{"a":2,"b":1}"#.into()),
+    )
+    .unwrap();
+    assert_eq!(core.meter_keys(), 1.0);
+    assert_eq!(core.flush_meters().unwrap(), 1.0);
+    core.flush(None).unwrap();
+    let body = get(&sent_at(&host, 0), "body").as_string().unwrap();
+    assert!(
+        body.contains(r#""value":5"#) && body.contains(r#""tags":{"a":2,"b":1}"#),
+        "{body}"
+    );
+    let stats = core.stats().unwrap();
+    let (captured, pending) = (
+        get(&stats, "captured").as_f64().unwrap(),
+        get(&stats, "pending").as_f64().unwrap(),
+    );
+    let dropped = get(&stats, "droppedTotal").as_f64().unwrap();
+    assert_eq!(
+        captured,
+        pending + dropped + get(&stats, "delivered").as_f64().unwrap()
+    );
+}
+
+#[wasm_bindgen_test]
+fn bad_option_combinations_name_the_javascript_option() {
+    let host = recording_host();
+    let e = TidingsCore::new(
+        "https://ingest.example.com".into(),
+        "phc_unit".into(),
+        "flushAt,maxBatchEvents".into(),
+        &[500.0, 100.0],
+        String::new(),
+        host.unchecked_into::<Host>(),
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(get(&e, "name").as_string().unwrap(), "RangeError");
+    let m = message(e);
+    assert!(
+        m.contains("\"flushAt\"") && m.contains("maxBatchEvents"),
+        "{m}"
+    );
+    assert!(!m.contains("flush_at"), "{m}");
+
+    let e = TidingsCore::new(
+        "http://example.com".into(),
+        "phc_unit".into(),
+        String::new(),
+        &[],
+        String::new(),
+        recording_host().unchecked_into::<Host>(),
+    )
+    .err()
+    .expect("plain http to a public host is refused");
+    assert!(message(e).contains("\"host\""));
+}
+
+#[wasm_bindgen_test]
+fn shutdown_reports_to_the_host_and_later_captures_are_counted() {
+    let (core, host) = client("", &[]);
+    core.shutdown(Some(0.0)).unwrap();
+    assert_eq!(count(&host, "shut"), 1);
+    assert_eq!(capture(&core, "late", None).unwrap(), None);
+    assert_eq!(core.flush(None).unwrap(), -1.0);
+    let stats = core.stats().unwrap();
+    assert_eq!(
+        get(&get(&stats, "dropped"), "shut_down").as_f64(),
+        Some(1.0)
+    );
+}
