@@ -182,6 +182,13 @@ export class Tidings {
   readonly meterKeys: number;
   /** Milliseconds since the oldest buffered metering entry, or undefined. */
   readonly meterOldestAgeMs: number | undefined;
+  /**
+   * Pauses sending (`true`) as if the browser were offline, or resumes it
+   * (`false`). For demos and tests: the SDK follows the browser's
+   * online/offline events by itself, and sends nothing while the browser
+   * is offline whatever this says.
+   */
+  setOffline(offline: boolean): void;
   /** The counters now. */
   stats(): Stats;
   /** The distinct id of events captured without one. */

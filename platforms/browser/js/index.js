@@ -68,6 +68,10 @@ export class Tidings {
   #shutdown = null;
   #shutdownResolve = null;
   #listeners = [];
+  /** Set by setOffline(true). */
+  #offline = false;
+  /** From pagehide to pageshow: the page is going (or in the back/forward cache). */
+  #leaving = false;
 
   /** @param {import('./index.d.ts').TidingsOptions} options */
   constructor(options) {
@@ -219,6 +223,20 @@ export class Tidings {
     return this.#core.meterOldestAgeMs;
   }
 
+  /**
+   * Pauses sending (`true`) as if the browser were offline, or resumes it
+   * (`false`). For demos and tests: the SDK follows the browser's
+   * online/offline events by itself, and sends nothing while the browser
+   * is offline whatever this says.
+   */
+  setOffline(offline) {
+    if (typeof offline !== 'boolean') {
+      throw new TypeError(`tidings: setOffline(offline) needs a boolean, got ${describe(offline)}`);
+    }
+    this.#offline = offline;
+    this.#connectivity();
+  }
+
   /** The delivery counters now, as a plain object. */
   stats() {
     const s = this.#core.stats();
@@ -318,15 +336,32 @@ export class Tidings {
       this.#store?.flush(true);
       this.#core.flush(1000);
     };
+    const leave = () => {
+      hide();
+      // Nothing new starts after that: a closing page still runs for a
+      // moment (an `online` event, a retry timer) after its Web Lock is
+      // released, and the next page may already replay the same records.
+      this.#leaving = true;
+      this.#connectivity();
+    };
     const show = () => { this.#transport.unloading = false; };
     const doc = typeof document !== 'undefined' ? document : null;
     const win = typeof window !== 'undefined' ? window : null;
-    on(win, 'pagehide', hide);
-    on(win, 'pageshow', show);
+    on(win, 'pagehide', leave);
+    on(win, 'pageshow', () => {
+      this.#leaving = false;
+      show();
+      this.#connectivity();
+    });
     on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? hide() : show()));
-    const connectivity = () => this.#core.setOnline(globalThis.navigator?.onLine !== false);
+    const connectivity = () => this.#connectivity();
     on(win, 'online', connectivity);
     on(win, 'offline', connectivity);
     if (win && globalThis.navigator?.onLine === false) connectivity();
+  }
+
+  /** Sends only while the browser is online, the page stays and setOffline() allows. */
+  #connectivity() {
+    this.#core.setOnline(globalThis.navigator?.onLine !== false && !this.#leaving && !this.#offline);
   }
 }

@@ -35,6 +35,7 @@ export function startCollector(extra = []) {
         resolvePromise({
           url,
           events: () => getEvents(url),
+          stats: () => getJson(`${url}/stats`),
           stop: () => new Promise((done) => {
             if (child.exitCode !== null) return done();
             child.once('exit', () => done());
@@ -53,10 +54,40 @@ export function startCollector(extra = []) {
 }
 
 /** The collector's stored events (`GET /events`). */
-export async function getEvents(url) {
-  const response = await fetch(`${url}/events`);
-  if (!response.ok) throw new Error(`GET /events answered ${response.status}`);
+export function getEvents(url) {
+  return getJson(`${url}/events`);
+}
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
   return response.json();
+}
+
+/**
+ * Waits until the collector holds every uuid of `uuids`; resolves their
+ * rows (one per uuid: the collector counts a repeat in `duplicates`).
+ */
+export function arrived(collector, uuids, ms = 10_000) {
+  const want = new Set(uuids);
+  return waitFor(async () => {
+    const rows = (await collector.events()).filter((r) => want.has(r.uuid));
+    return rows.length === want.size ? rows : null;
+  }, ms, `${want.size} events at the collector`);
+}
+
+/** Debian's Chromium, headless, through playwright-core (`CHROMIUM` overrides the path). */
+export async function launchChromium() {
+  // Imported here: the Workers tests use these helpers without playwright.
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    // playwright gives the browser a fresh --user-data-dir of its own.
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
 }
 
 /** Polls `check` until it returns a truthy value or `ms` pass. */
