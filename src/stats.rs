@@ -26,6 +26,9 @@ pub enum DropReason {
     ServerDropped,
     /// PostHog v1 answered `limited` for this event (a quota).
     ServerLimited,
+    /// Still pending when an adapter's delivery window ran out (a
+    /// Cloudflare Workers drain at the end of its budget).
+    DrainBudget,
 }
 
 impl fmt::Display for DropReason {
@@ -41,6 +44,7 @@ impl fmt::Display for DropReason {
             DropReason::Rejected(status) => write!(f, "http_{status}"),
             DropReason::ServerDropped => f.write_str("server_drop"),
             DropReason::ServerLimited => f.write_str("server_limited"),
+            DropReason::DrainBudget => f.write_str("drain_budget"),
         }
     }
 }
@@ -150,4 +154,3 @@ impl FromIterator<(DropReason, u64)> for DropCounts {
         counts
     }
 }
-

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::{Core, FlushBarrier, Lifecycle};
 use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
+use crate::stats::DropReason;
 use crate::time::Now;
 
 impl Core {
@@ -44,6 +45,29 @@ impl Core {
             _ => {}
         }
         self.fire_due();
+    }
+
+    /// Gives up on everything pending now — queued, retrying and in flight —
+    /// counting it as dropped for `reason`, while the core keeps running
+    /// (later captures are accepted). For adapters whose delivery window
+    /// ends before the core's own deadlines, such as a Cloudflare Workers
+    /// drain running out of its budget (`DropReason::DrainBudget`).
+    /// Flush barriers waiting on those events complete. Returns the number
+    /// of events dropped.
+    ///
+    /// ```
+    /// # use tidings::{Config, Core, DropReason, Event, Now};
+    /// let mut core = Core::new(Config::new("phc_key", "https://us.i.posthog.com"), 1).unwrap();
+    /// core.capture(Now::default(), Event::new("e", "u")).unwrap();
+    /// assert_eq!(core.drop_pending(Now::default(), DropReason::DrainBudget), 1);
+    /// assert_eq!(core.stats().dropped(DropReason::DrainBudget), 1);
+    /// assert!(core.stats().adds_up());
+    /// ```
+    pub fn drop_pending(&mut self, now: Now, reason: DropReason) -> u64 {
+        self.advance(now);
+        let dropped = self.drop_all_pending(reason);
+        self.settle();
+        dropped
     }
 
     /// Resolves flushes and the shutdown that have nothing left to wait for.

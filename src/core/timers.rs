@@ -137,21 +137,26 @@ impl Core {
 
     /// At the shutdown deadline, everything still pending is dropped.
     fn give_up_at_deadline(&mut self) {
+        let dropped = self.drop_all_pending(DropReason::ShutdownDeadline);
+        self.finish_shutdown(crate::ShutdownOutcome::DeadlineReached { dropped });
+    }
+
+    /// Drops everything pending (queued, retrying, in flight) as `reason`;
+    /// returns how many events that was. Answers to the dropped requests
+    /// are ignored when they come.
+    pub(super) fn drop_all_pending(&mut self, reason: DropReason) -> u64 {
         let mut dropped = 0u64;
         let queued: Vec<_> = self.queue.drain().collect();
         dropped += queued.len() as u64;
-        self.drop_events(
-            super::Resolved::queued(queued),
-            DropReason::ShutdownDeadline,
-        );
+        self.drop_events(super::Resolved::queued(queued), reason);
         for batch in std::mem::take(&mut self.retrying) {
             dropped += batch.events.len() as u64;
-            self.drop_batch(batch, DropReason::ShutdownDeadline);
+            self.drop_batch(batch, reason);
         }
         for flight in std::mem::take(&mut self.in_flight) {
             dropped += flight.batch.events.len() as u64;
-            self.drop_batch(flight.batch, DropReason::ShutdownDeadline);
+            self.drop_batch(flight.batch, reason);
         }
-        self.finish_shutdown(crate::ShutdownOutcome::DeadlineReached { dropped });
+        dropped
     }
 }

@@ -878,9 +878,12 @@ impl Checker {
                     self.resolve(now, uuid, Resolution::Dropped(*reason));
                     let track = &self.events[uuid];
                     let allowed = match reason {
+                        // The simulation never calls drop_pending (see
+                        // tests/drop_pending.rs), so a DrainBudget drop is a bug.
                         DropReason::BeforeSend
                         | DropReason::InvalidEvent
-                        | DropReason::ShutDown => false,
+                        | DropReason::ShutDown
+                        | DropReason::DrainBudget => false,
                         DropReason::QueueFull => {
                             let refused = matches!(self.last_capture, Some(Err(_)));
                             self.cfg.overflow == tidings::OverflowPolicy::DropOldest

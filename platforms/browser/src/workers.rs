@@ -23,9 +23,9 @@
 //! - at its budget, a drain that is not the last hands what is pending over
 //!   to the drains still running (`pending` in its result); the last one
 //!   drops everything still pending, counted in `stats().dropped` as
-//!   `drain_budget` (`dropped` in its result). The core is then replaced by
-//!   a fresh one (its counters are kept), because the core has no way to
-//!   drop only some events; answers to the old core's requests are ignored.
+//!   `drain_budget` (`dropped` in its result) through the core's
+//!   `drop_pending`; the core keeps running, and answers to the abandoned
+//!   requests are ignored.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,14 +33,14 @@ use std::time::Duration;
 
 use js_sys::{Array, Object, Uint8Array};
 use tidings::{
-    Core, DropReason, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, Stats,
+    Core, DropReason, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response,
     TransportError,
 };
 use wasm_bindgen::prelude::*;
 
 use crate::error::error;
 use crate::js::set;
-use crate::{build_event, capture_result, js, meter_result, new_core, seeded_core, stats_object};
+use crate::{build_event, capture_result, js, meter_result, new_core, stats_object};
 
 /// The longest budget a drain accepts: Cloudflare cancels `waitUntil` work
 /// 30 s after the response.
@@ -50,8 +50,6 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
 /// While another drain has a request in flight, look at the core at least
 /// this often (its answer wakes only the drain that sent it).
 const POLL_OTHERS_MS: f64 = 20.0;
-/// The reason counted for events dropped when the last drain's budget ran out.
-const BUDGET_REASON: &str = "drain_budget";
 
 struct Drain {
     barrier: FlushId,
@@ -62,17 +60,14 @@ struct Drain {
 struct State {
     core: Core,
     origin_ms: f64,
-    /// Counters of the cores replaced after a budget ran out.
-    retired: Stats,
-    /// Of `retired`'s `shutdown_deadline` drops, those of the budget.
-    budget_dropped: u64,
+    /// Captures the JS wrapper refused as too large before the core.
     refused_too_large: u64,
     closed: bool,
     /// Running drains by handle (a few: a `Vec` links less than a map).
     drains: Vec<(u32, Drain)>,
     next_drain: u32,
     /// Requests handed to JavaScript, by token (a `RequestId` cannot be
-    /// rebuilt from a number, and a replaced core's tokens must not match).
+    /// rebuilt from a number; abandoned requests' tokens stop matching).
     requests: Vec<(u32, RequestId)>,
     next_token: u32,
 }
@@ -101,41 +96,19 @@ impl State {
         }
     }
 
-    /// Drops everything pending (the core's shutdown with no time left) and
-    /// starts a fresh core with the same configuration. Returns the count.
-    fn retire(&mut self, now: Now) -> Result<u64, JsValue> {
-        self.core.shutdown(now, Duration::ZERO);
-        while self.core.poll_notice().is_some() {}
-        let dropped = match self.core.shutdown_outcome() {
-            Some(tidings::ShutdownOutcome::DeadlineReached { dropped }) => dropped,
-            _ => 0,
-        };
-        let fresh = seeded_core(self.core.config().clone())?;
-        let old = std::mem::replace(&mut self.core, fresh);
-        add_stats(&mut self.retired, &old.stats());
-        self.budget_dropped += dropped;
+    /// Drops everything pending as `drain_budget`: the last drain ran out
+    /// of budget and nothing else covers these events. The core keeps
+    /// running; answers to the abandoned requests are ignored.
+    fn give_up(&mut self, now: Now) -> u64 {
+        let dropped = self.core.drop_pending(now, DropReason::DrainBudget);
         self.requests.clear();
+        self.notices();
         if dropped > 0 {
             js::console_warn(&format!(
-                "tidings: the drain budget ran out: {dropped} events dropped ({BUDGET_REASON})"
+                "tidings: the drain budget ran out: {dropped} events dropped (drain_budget)"
             ));
         }
-        Ok(dropped)
-    }
-}
-
-fn add_stats(total: &mut Stats, s: &Stats) {
-    total.captured += s.captured;
-    total.delivered += s.delivered;
-    total.pending += s.pending;
-    total.queued += s.queued;
-    total.retrying += s.retrying;
-    total.in_flight += s.in_flight;
-    total.pending_bytes += s.pending_bytes;
-    total.requests += s.requests;
-    total.retries += s.retries;
-    for (reason, n) in &s.dropped {
-        total.dropped.add(*reason, *n);
+        dropped
     }
 }
 
@@ -163,8 +136,6 @@ impl TidingsWorkersCore {
             state: Rc::new(RefCell::new(State {
                 core,
                 origin_ms: js::monotonic_ms(),
-                retired: Stats::default(),
-                budget_dropped: 0,
                 refused_too_large: 0,
                 closed: false,
                 drains: Vec::new(),
@@ -337,7 +308,7 @@ impl TidingsWorkersCore {
             if !last {
                 Some(drain_result(covered, pending, 0))
             } else if s.core.pending() > 0 {
-                let dropped = s.retire(now)?;
+                let dropped = s.give_up(now);
                 Some(drain_result(covered, 0, dropped))
             } else {
                 Some(drain_result(covered, 0, 0))
@@ -409,7 +380,7 @@ impl TidingsWorkersCore {
     }
 
     /// Reports the HTTP answer to a transmit (`token`). Answers to requests
-    /// of a replaced core are ignored.
+    /// abandoned when a budget ran out are ignored.
     pub fn answer(
         &self,
         token: u32,
@@ -478,44 +449,17 @@ impl TidingsWorkersCore {
         Ok(o)
     }
 
-    /// The counters, as `TidingsCore.stats()`, summed over replaced cores;
-    /// events dropped when a budget ran out are under `dropped.drain_budget`.
+    /// The counters, as `TidingsCore.stats()`; events dropped when a budget
+    /// ran out are under `dropped.drain_budget`.
     /// Also `drains`: how many drains are running.
     pub fn stats(&self) -> Result<Object, JsValue> {
         let s = self
             .state
             .try_borrow()
             .map_err(|_| error("tidings: stats() called from inside one of its own calls"))?;
-        let mut total = s.retired.clone();
-        add_stats(&mut total, &s.core.stats());
+        let mut total = s.core.stats();
         crate::add_refused_too_large(&mut total, s.refused_too_large);
         let o = stats_object(&total);
-        if s.budget_dropped > 0 {
-            // The core counts them as `shutdown_deadline`: rename the reason.
-            let dropped: Object =
-                js_sys::Reflect::get(&o, &JsValue::from_str("dropped"))?.unchecked_into();
-            let key = JsValue::from_str("shutdown_deadline");
-            let left = total
-                .dropped
-                .get(&DropReason::ShutdownDeadline)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(s.budget_dropped);
-            if left == 0 {
-                js_sys::Reflect::delete_property(&dropped, &key)?;
-            } else {
-                set(
-                    &dropped,
-                    "shutdown_deadline",
-                    &JsValue::from_f64(left as f64),
-                );
-            }
-            set(
-                &dropped,
-                BUDGET_REASON,
-                &JsValue::from_f64(s.budget_dropped as f64),
-            );
-        }
         set(&o, "drains", &JsValue::from_f64(s.drains.len() as f64));
         Ok(o)
     }

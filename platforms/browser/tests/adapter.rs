@@ -105,7 +105,12 @@ fn a_flush_hands_the_host_one_request_and_a_200_delivers() {
     let token = get(&sent, "token").as_f64().unwrap() as u32;
     core.answer(token, 200.0, None, Some(br#"{"status":1}"#.to_vec()))
         .unwrap();
-    assert_eq!(count(&host, "delivered"), 1, "{:?}", get(&host, "delivered"));
+    assert_eq!(
+        count(&host, "delivered"),
+        1,
+        "{:?}",
+        get(&host, "delivered")
+    );
     assert_eq!(count(&host, "flushes"), 1);
     let stats = core.stats().unwrap();
     assert_eq!(get(&stats, "delivered").as_f64(), Some(1.0));
