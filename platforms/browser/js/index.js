@@ -239,7 +239,7 @@ export class Tidings {
 
   /** The delivery counters now, as a plain object. */
   stats() {
-    const s = this.#core.stats();
+    const s = JSON.parse(this.#core.stats());
     if (this.#expired > 0) {
       s.captured += this.#expired;
       s.droppedTotal += this.#expired;

@@ -94,7 +94,9 @@ export class Tidings {
 
   /** The delivery counters now, as a plain object. */
   stats() {
-    return this.#core.stats();
+    const s = JSON.parse(this.#core.stats());
+    s.drains = this.#core.drains;
+    return s;
   }
 
   /** The distinct id of events captured without one. */

@@ -3,6 +3,7 @@
 //! workerd (where `web_sys::window()` is `None`). Requests are made by the
 //! JavaScript wrapper (`js/`), which owns `fetch` and its options.
 
+#[cfg(feature = "workers")]
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
@@ -58,6 +59,7 @@ pub fn describe(value: &JsValue) -> String {
 }
 
 /// `target[key] = value`, ignoring the (impossible) failure on a plain object.
+#[cfg(feature = "workers")]
 pub fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
 }

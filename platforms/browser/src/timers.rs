@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use js_sys::Object;
 use tidings::{Response, TransportError};
 use wasm_bindgen::prelude::*;
 
 use crate::driver::{self, DEFAULT_WAIT, Host, Shared, drive};
 use crate::error::error;
 use crate::{
-    add_refused_too_large, build_event, capture_result, meter_result, new_core, stats_object,
+    add_refused_too_large, build_event, capture_result, meter_result, new_core, stats_json,
 };
 
 /// The wasm side of `Tidings` (see `js/index.js`): one core and its timer.
@@ -237,14 +236,14 @@ impl TidingsCore {
     /// `pending`, `queued`, `retrying`, `inFlight`, `pendingBytes`,
     /// `requests`, `retries`, `droppedTotal` and `dropped` (by reason).
     /// `captured === delivered + droppedTotal + pending` always holds.
-    pub fn stats(&self) -> Result<Object, JsValue> {
+    pub fn stats(&self) -> Result<String, JsValue> {
         let inner = self
             .shared
             .try_borrow()
             .map_err(|_| error("tidings: stats() called from inside a tidings callback"))?;
         let mut stats = inner.core.stats();
         add_refused_too_large(&mut stats, inner.refused_too_large);
-        Ok(stats_object(&stats))
+        Ok(stats_json(&stats))
     }
 }
 

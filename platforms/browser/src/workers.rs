@@ -40,7 +40,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::error;
 use crate::js::set;
-use crate::{build_event, capture_result, js, meter_result, new_core, stats_object};
+use crate::{build_event, capture_result, js, meter_result, new_core, stats_json};
 
 /// The longest budget a drain accepts: Cloudflare cancels `waitUntil` work
 /// 30 s after the response.
@@ -452,16 +452,22 @@ impl TidingsWorkersCore {
     /// The counters, as `TidingsCore.stats()`; events dropped when a budget
     /// ran out are under `dropped.drain_budget`.
     /// Also `drains`: how many drains are running.
-    pub fn stats(&self) -> Result<Object, JsValue> {
+    pub fn stats(&self) -> Result<String, JsValue> {
         let s = self
             .state
             .try_borrow()
             .map_err(|_| error("tidings: stats() called from inside one of its own calls"))?;
         let mut total = s.core.stats();
         crate::add_refused_too_large(&mut total, s.refused_too_large);
-        let o = stats_object(&total);
-        set(&o, "drains", &JsValue::from_f64(s.drains.len() as f64));
-        Ok(o)
+        Ok(stats_json(&total))
+    }
+
+    /// How many drains are running now.
+    #[wasm_bindgen(getter)]
+    pub fn drains(&self) -> f64 {
+        self.state
+            .try_borrow()
+            .map_or(0.0, |s| s.drains.len() as f64)
     }
 }
 
