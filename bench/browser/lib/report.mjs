@@ -122,11 +122,18 @@ export function targets(summary, bytes) {
   const kind = t.hasCpu ? 'CPU' : 'busy wall';
   const loads = t.perLoad.map((l) => `${fmt(t.hasCpu ? l.mainThreadCpuUsPerEvent : l.mainThreadUsPerEvent)} with ${int(l.requests)} requests`).join(', ');
   push(`main-thread ${kind} µs per event, calls + later work, default settings${t.label.includes('persistence') ? ' (persistence on)' : ''}`, '≤ 20 µs',
-    `${fmt(cost(t))} µs${t.hasCpu ? ` (busy wall time ${fmt(t.mainThreadUsPerEvent)} µs)` : ''}; page loads: ${loads}`, cost(t) / 20, cost(t) <= 20);
+    `${fmt(cost(t))} µs; page loads: ${loads}`, cost(t) / 20, cost(t) <= 20);
+  if (t.hasCpu) {
+    const nd = summary.find((x) => x.id === 'none');
+    push('… the same tasks\' busy wall time (includes preemption on the shared cores)', '≤ 20 µs',
+      `${fmt(t.mainThreadUsPerEvent)} µs${nd ? ` (the no-SDK page: ${fmt(nd.mainThreadCpuUsPerEvent)} µs CPU, ${fmt(nd.mainThreadUsPerEvent)} µs wall)` : ''}`,
+      t.mainThreadUsPerEvent / 20, t.mainThreadUsPerEvent <= 20);
+  }
   if (best) {
     const x = cost(best) / cost(t);
+    const wall = t.hasCpu ? `; busy wall time ${fmt(best.mainThreadUsPerEvent)} vs ${fmt(t.mainThreadUsPerEvent)} µs, ${fmt(best.mainThreadUsPerEvent / t.mainThreadUsPerEvent, 1)}×` : '';
     push(`… against the best peer configuration that delivered everything (${best.label})`, '≥ 15× better',
-      `${fmt(cost(best))} vs ${fmt(cost(t))} µs`, x, x >= 15);
+      `${fmt(cost(best))} vs ${fmt(cost(t))} µs ${kind}${wall}`, x, x >= 15);
   }
   push('capture call p99 (clock resolution 5 µs)', '≤ 10 µs',
     `${fmt(t.callUsP99)} µs (page loads: ${t.perLoad.map((l) => fmt(l.callUsP99, 0)).join(', ')})`, t.callUsP99 / 10, t.callUsP99 <= 10);
