@@ -340,9 +340,12 @@ test('two tabs open together over persisted events: each event is sent once', as
     const explain = async () => JSON.stringify(await Promise.all([b, c].map((p) => p.evaluate(() => window.tidings.stats()))));
     await arrivedOnce(collector, [...fromA, ...fromB, ...fromC], 10_000, explain);
     const [sb, sc] = await Promise.all([b, c].map((p) => p.evaluate(() => window.tidings.stats())));
-    assert.equal(sb.captured + sc.captured, 80, 'the 60 of tab A were replayed by one tab only');
-    assert.equal(sb.delivered + sc.delivered, 80);
-    console.log(`# tabs: B replayed ${sb.captured - 10}, C replayed ${sc.captured - 10} of tab A's 60 events`);
+    const replayed = [sb.captured - 10, sc.captured - 10];
+    // Tab A may deliver a few itself if `online` reaches it before its
+    // pagehide; the rest is replayed, by one tab.
+    assert.equal(Math.min(...replayed), 0, `one tab replays tab A's records, not both (B ${replayed[0]}, C ${replayed[1]})`);
+    assert.equal(sb.delivered + sc.delivered, sb.captured + sc.captured);
+    console.log(`# tabs: B replayed ${replayed[0]}, C replayed ${replayed[1]} of tab A's 60 events`);
     assert.deepEqual([...b.errors, ...c.errors], []);
   } finally {
     await context.close();
