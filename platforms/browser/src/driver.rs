@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
-use tidings::{Core, Instant, Notice, Now, RequestId, Transmit};
+use tidings::{Core, DeadlineReason, Instant, Notice, Now, RequestId, Transmit};
 use wasm_bindgen::prelude::*;
 
 use crate::error::error;
@@ -154,10 +154,17 @@ impl Inner {
     /// callback holds the state, so events captured by a client the page no
     /// longer references still go out.
     fn arm(&mut self, now: Instant, shared: &Shared) {
-        let Some(at) = self.core.poll_timeout().map(|d| d.at) else {
+        let Some(deadline) = self.core.poll_timeout() else {
             self.timer = None;
             return;
         };
+        let mut at = deadline.at;
+        if !self.online && is_send(deadline.reason) {
+            // Offline, a due send would re-arm at 0 ms forever: look again
+            // in a second instead (flush and shutdown timeouts keep that
+            // granularity); `setOnline(true)` drives the core at once.
+            at = at.max(now.saturating_add(OFFLINE_RECHECK));
+        }
         if self.timer.as_ref().is_some_and(|t| t.at <= at) {
             return;
         }
@@ -274,6 +281,21 @@ fn on_timer(shared: &Shared) {
         inner.fired = inner.timer.take();
     }
     let _ = drive(shared, true, |inner, now| inner.core.handle_timeout(now));
+}
+
+/// While offline, how often the timer looks at a core whose next deadline
+/// is a send.
+const OFFLINE_RECHECK: Duration = Duration::from_secs(1);
+
+/// Deadlines that only start requests (nothing to do while offline).
+fn is_send(reason: DeadlineReason) -> bool {
+    matches!(
+        reason,
+        DeadlineReason::SendQueue
+            | DeadlineReason::Retry
+            | DeadlineReason::RateLimitPause
+            | DeadlineReason::Backoff
+    )
 }
 
 /// How long `flush()` and `shutdown()` wait when given no timeout.

@@ -28,6 +28,16 @@ export function recordingHost() {
 export function count(h, list) { return h[list].length; }
 export function sentAt(h, i) { return h.sent[i]; }
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+let timers = 0;
+const original = globalThis.setTimeout;
+export function countTimers() {
+  if (globalThis.setTimeout === original) {
+    globalThis.setTimeout = (...args) => { timers++; return original(...args); };
+  }
+  const n = timers;
+  timers = 0;
+  return n;
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = recordingHost)]
@@ -36,6 +46,9 @@ extern "C" {
     #[wasm_bindgen(js_name = sentAt)]
     fn sent_at(host: &JsValue, i: u32) -> JsValue;
     fn sleep(ms: u32) -> js_sys::Promise;
+    /// Timers armed since the last call (wraps `setTimeout` on first use).
+    #[wasm_bindgen(js_name = countTimers)]
+    fn count_timers() -> u32;
 }
 
 fn get(o: &JsValue, key: &str) -> JsValue {
@@ -147,6 +160,21 @@ fn offline_holds_requests_until_online() {
     core.set_online(false).unwrap();
     capture(&core, "e", None).unwrap().unwrap();
     core.flush(None).unwrap();
+    assert_eq!(count(&host, "sent"), 0);
+    core.set_online(true).unwrap();
+    assert_eq!(count(&host, "sent"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn offline_with_due_sends_does_not_spin_the_timer() {
+    let (core, host) = client("flushAt", &[1.0]);
+    core.set_online(false).unwrap();
+    capture(&core, "e", None).unwrap().unwrap();
+    count_timers();
+    JsFuture::from(sleep(300)).await.unwrap();
+    // The test's own sleep is one; a timer re-armed at 0 ms would be dozens.
+    let armed = count_timers();
+    assert!(armed <= 3, "{armed} timers in 300 ms while offline");
     assert_eq!(count(&host, "sent"), 0);
     core.set_online(true).unwrap();
     assert_eq!(count(&host, "sent"), 1);
