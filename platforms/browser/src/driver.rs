@@ -159,6 +159,13 @@ impl Inner {
             return;
         };
         let mut at = deadline.at;
+        if deadline.reason == DeadlineReason::SendQueue {
+            // A burst of captures crosses `flushAt` again and again: wait a
+            // few milliseconds so that one request carries the whole burst.
+            // Each request costs the page's main thread about a millisecond
+            // (fetch, then its answer), far more than the events themselves.
+            at = at.max(now.saturating_add(COALESCE));
+        }
         if !self.online && is_send(deadline.reason) {
             // Offline, a due send would re-arm at 0 ms forever: look again
             // in a second instead (flush and shutdown timeouts keep that
@@ -282,6 +289,10 @@ fn on_timer(shared: &Shared) {
     }
     let _ = drive(shared, true, |inner, now| inner.core.handle_timeout(now));
 }
+
+/// How long a due batch waits for more captures (flush, pagehide and
+/// answers still send at once).
+const COALESCE: Duration = Duration::from_millis(10);
 
 /// While offline, how often the timer looks at a core whose next deadline
 /// is a send.
