@@ -160,8 +160,9 @@ impl Inner {
         };
         let mut at = deadline.at;
         if deadline.reason == DeadlineReason::SendQueue {
-            // A burst of captures crosses `flushAt` again and again: wait a
-            // few milliseconds so that one request carries the whole burst.
+            // A burst of captures crosses `flushAt` again and again, and
+            // answers keep arriving: wait a few milliseconds so that one
+            // request carries what a burst queued.
             // Each request costs the page's main thread about a millisecond
             // (fetch, then its answer), far more than the events themselves.
             at = at.max(now.saturating_add(COALESCE));
@@ -290,8 +291,8 @@ fn on_timer(shared: &Shared) {
     let _ = drive(shared, true, |inner, now| inner.core.handle_timeout(now));
 }
 
-/// How long a due batch waits for more captures (flush, pagehide and
-/// answers still send at once).
+/// How long a due batch waits for more captures and answers (`flush()` and
+/// pagehide still send at once).
 const COALESCE: Duration = Duration::from_millis(10);
 
 /// While offline, how often the timer looks at a core whose next deadline

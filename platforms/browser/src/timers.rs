@@ -174,8 +174,11 @@ impl TidingsCore {
         self.report(token, Err(error))
     }
 
+    /// Feeds an answer to the core. It starts no request itself: the timer
+    /// does (a due batch waits `COALESCE`), so the answers arriving during a
+    /// burst do not each start a small request.
     fn report(&self, token: u32, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
-        drive(&self.shared, true, |inner, now| {
+        drive(&self.shared, false, |inner, now| {
             if let Some(id) = inner.take_request(token) {
                 inner.core.handle_response(now, id, outcome);
             }
