@@ -73,10 +73,11 @@ export class Transport {
 
   /**
    * Performs one request (the core's `send` hook; `headers` alternates
-   * names and values, one per line); never throws.
+   * names and values, one per line) and reports its answer to the core.
+   * The promise resolves once it is reported; it never rejects.
    */
   send(token, url, method, headers, body, timeoutMs) {
-    this.#send(token, url, method, headers, body, timeoutMs).catch((e) => {
+    return this.#send(token, url, method, headers, body, timeoutMs).catch((e) => {
       this.core.answerError(token, false, String((e && e.message) || e));
     });
   }

@@ -7,6 +7,7 @@ import { TidingsWorkersCore } from '../pkg-workers/tidings_workers.js';
 import { describe, isPlainObject, meterTags, propertiesJson, randomId } from './common.js';
 import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
 import { drain } from './drain.js';
+import { Transport } from './transport.js';
 
 let loaded = false;
 
@@ -17,6 +18,7 @@ export function markLoaded() {
 
 export class Tidings {
   #core;
+  #transport;
   #distinctId;
 
   /** @param {import('./workers.d.ts').TidingsOptions} options */
@@ -33,6 +35,10 @@ export class Tidings {
     }
     const o = checkOptions(options);
     this.#core = new TidingsWorkersCore(o.host, o.apiKey, o.names, o.values, o.headers);
+    // The browser build's fetch path. No compression here: it costs CPU on
+    // every request, and its one-time check would start async work at a
+    // Worker's global scope, which workerd refuses.
+    this.#transport = new Transport(this.#core, { compression: false });
     this.#distinctId = o.distinctId ?? randomId();
   }
 
@@ -42,7 +48,7 @@ export class Tidings {
    * to `ctx.waitUntil`. Resolves `{ completed, pending, dropped, elapsedMs }`.
    */
   drain(budgetMs) {
-    return drain(this.#core, budgetMs);
+    return drain(this.#core, this.#transport, budgetMs);
   }
 
   /**

@@ -233,15 +233,7 @@ fn drive_once(
         js::console_warn(&line);
     }
     for (token, t) in out.transmits {
-        let mut headers = String::new();
-        for (name, value) in &t.headers {
-            for part in [name, value] {
-                if !headers.is_empty() {
-                    headers.push('\n');
-                }
-                headers.push_str(part);
-            }
-        }
+        let headers = js::header_lines(&t.headers);
         let timeout_ms = t.timeout.as_millis() as f64;
         if let Err(e) = host.send(
             token,

@@ -63,3 +63,18 @@ pub fn describe(value: &JsValue) -> String {
 pub fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
 }
+
+/// A request's headers for the JS transport (`js/transport.js`): names and
+/// values alternating, one per line (header values hold no line breaks).
+pub fn header_lines(headers: &[(String, String)]) -> String {
+    let mut lines = String::new();
+    for (name, value) in headers {
+        for part in [name, value] {
+            if !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str(part);
+        }
+    }
+    lines
+}

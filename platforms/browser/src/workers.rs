@@ -347,11 +347,11 @@ impl TidingsWorkersCore {
             set(&o, "token", &JsValue::from_f64(f64::from(token)));
             set(&o, "url", &JsValue::from_str(&t.url));
             set(&o, "method", &JsValue::from_str(t.method));
-            let headers = Object::new();
-            for (name, value) in &t.headers {
-                set(&headers, name, &JsValue::from_str(value));
-            }
-            set(&o, "headers", &headers);
+            set(
+                &o,
+                "headers",
+                &JsValue::from_str(&js::header_lines(&t.headers)),
+            );
             set(&o, "body", &Uint8Array::from(&t.body.to_bytes()[..]));
             // Never past this drain's budget: an abort is reported as a
             // timeout and the batch is retried by whichever drain is left.
