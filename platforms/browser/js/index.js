@@ -334,7 +334,9 @@ export class Tidings {
       this.#transport.unloading = true;
       this.#identity.flush();
       this.#store?.flush(true);
-      this.#core.flush(1000);
+      // Through flush(): its result must be collected (a flush id nobody
+      // waits for would stay in #flushResults for the page's lifetime).
+      this.flush(1000);
     };
     const leave = () => {
       hide();
