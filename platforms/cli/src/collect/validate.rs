@@ -1,4 +1,4 @@
-//! Checks a request against the wire contract (`PROTOCOLS.md`) and names
+//! Checks a request against the wire contract (`docs/PROTOCOLS.md`) and names
 //! the first problem found.
 
 use serde_json::{Map, Value};
