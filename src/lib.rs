@@ -16,11 +16,18 @@
 //!
 //! 1. sample the clocks into a [`Now`];
 //! 2. feed one input: [`Core::capture`], [`Core::handle_response`],
-//!    [`Core::handle_timeout`], [`Core::flush`] or [`Core::shutdown`];
+//!    [`Core::handle_timeout`], [`Core::flush`], [`Core::shutdown`],
+//!    [`Core::pause`] / [`Core::resume`], [`Core::open_window`], ... (the
+//!    full list is on [`Core`]);
 //! 3. drain the outputs: [`Core::poll_transmit`] until `None` (start each
 //!    request), [`Core::poll_notice`] until `None`;
 //! 4. arm one timer for [`Core::poll_timeout`] and sleep until it fires or
-//!    another input arrives.
+//!    another input arrives (a host without timers, such as a Cloudflare
+//!    Worker, awaits its requests within a delivery window instead).
+//!
+//! Every decision that can delay or lose an event — batching and
+//! `linger`, retries, pauses, windows, what is dropped and why — is the
+//! core's, so the deterministic simulation in `tests/` sees all of it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -67,9 +74,9 @@ pub use crate::config::{
 pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason, FlushedMetric};
 pub use crate::event::{Event, EventOptions};
 pub use crate::metering::{MeterError, MetricKind};
-pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome};
+pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome, WindowId, WindowOutcome};
 pub use crate::stats::{DropCounts, DropReason, Stats};
 pub use crate::time::{Instant, Now, WallTime};
-pub use crate::transmit::{RequestId, Response, Transmit, TransportError};
+pub use crate::transmit::{Gzipped, RequestId, Response, Transmit, TransportError};
 pub use crate::wire::Body;
 pub use uuid::Uuid;

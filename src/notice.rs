@@ -19,6 +19,37 @@ impl FlushId {
     }
 }
 
+/// Identifies one delivery window ([`crate::Core::open_window`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WindowId(pub(crate) u64);
+
+impl WindowId {
+    /// A number for this id, unique per core (for adapters that hand it
+    /// across a boundary).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id behind a number from [`WindowId::as_u64`]; an id the core
+    /// never issued is simply unknown to it.
+    pub fn from_u64(n: u64) -> Self {
+        WindowId(n)
+    }
+}
+
+/// How a delivery window ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowOutcome {
+    /// Everything captured before the window opened is delivered or dropped.
+    pub completed: bool,
+    /// Events captured before it opened that are still pending, handed
+    /// over to a window that stays open longer.
+    pub handed_over: u64,
+    /// Events dropped as `drain_budget` because this window was the last
+    /// one open when it ended.
+    pub dropped: u64,
+}
+
 /// How a flush ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushOutcome {
@@ -39,6 +70,7 @@ pub enum ShutdownOutcome {
 
 /// An output of the core, drained with [`crate::Core::poll_notice`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Notice {
     /// The server acknowledged these events.
     Delivered {
@@ -62,6 +94,11 @@ pub enum Notice {
     FlushDone { id: FlushId, outcome: FlushOutcome },
     /// The shutdown finished; the core will do nothing more.
     ShutdownDone { outcome: ShutdownOutcome },
+    /// A delivery window ended; its adapter may stop driving it.
+    WindowClosed {
+        id: WindowId,
+        outcome: WindowOutcome,
+    },
 }
 
 impl Notice {

@@ -40,6 +40,11 @@ impl Queue {
         self.events.front()
     }
 
+    /// The `i`-th queued event, oldest first.
+    pub fn get(&self, i: usize) -> Option<&QueuedEvent> {
+        self.events.get(i)
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }

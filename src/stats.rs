@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Why an event was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The before-send hook returned `None`.
     BeforeSend,
@@ -26,9 +27,13 @@ pub enum DropReason {
     ServerDropped,
     /// PostHog v1 answered `limited` for this event (a quota).
     ServerLimited,
-    /// Still pending when an adapter's delivery window ran out (a
+    /// Still pending when the last open delivery window ended (a
     /// Cloudflare Workers drain at the end of its budget).
     DrainBudget,
+    /// Older than the adapter's limit for keeping an event (a browser's
+    /// persisted event past its maximum age), reported with
+    /// [`crate::Core::refuse`].
+    Expired,
 }
 
 impl fmt::Display for DropReason {
@@ -45,6 +50,7 @@ impl fmt::Display for DropReason {
             DropReason::ServerDropped => f.write_str("server_drop"),
             DropReason::ServerLimited => f.write_str("server_limited"),
             DropReason::DrainBudget => f.write_str("drain_budget"),
+            DropReason::Expired => f.write_str("expired"),
         }
     }
 }

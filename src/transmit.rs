@@ -10,9 +10,17 @@ use crate::wire::Body;
 pub struct RequestId(pub(crate) u64);
 
 impl RequestId {
-    /// The number behind the id (unique per core, increasing).
+    /// The number behind the id (unique per core, increasing from 1), for
+    /// adapters that hand the id across a boundary (to JavaScript, say).
     pub fn as_u64(self) -> u64 {
         self.0
+    }
+
+    /// The id behind a number from [`RequestId::as_u64`]. An id the core
+    /// never issued, or one it already gave up on, is ignored by
+    /// [`crate::Core::handle_response`].
+    pub fn from_u64(n: u64) -> Self {
+        RequestId(n)
     }
 }
 
@@ -28,6 +36,18 @@ pub struct Transmit {
     pub body: Body,
     /// Abort the request after this long and report [`TransportError::Timeout`].
     pub timeout: Duration,
+    /// With `Config::adapter_gzip`, for a body worth compressing: where and
+    /// how to send it if the adapter gzips it itself.
+    pub gzipped: Option<Gzipped>,
+}
+
+/// The compressed form of a request, for an adapter that gzips bodies
+/// itself: send the gzipped [`Body::to_bytes`] to `url`, adding
+/// `Content-Encoding: gzip` when `content_encoding` says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gzipped {
+    pub url: String,
+    pub content_encoding: bool,
 }
 
 impl fmt::Debug for Transmit {
@@ -40,6 +60,7 @@ impl fmt::Debug for Transmit {
             .field("headers (values redacted)", &names)
             .field("body", &self.body)
             .field("timeout", &self.timeout)
+            .field("gzipped", &self.gzipped)
             .finish()
     }
 }

@@ -158,9 +158,13 @@ fn catches_a_batch_over_max_batch_events() {
     real.max_batch_events = 2;
     let mut believed = real.clone();
     believed.max_batch_events = 1;
+    believed.flush_at = 1;
     let mut sim = mismatched(real, believed);
+    // Paused, neither model expects a send until both are queued.
+    sim.pause(true);
     sim.capture(ev(1)).unwrap();
     sim.capture(ev(2)).unwrap();
+    sim.pause(false);
 }
 
 #[test]
@@ -198,4 +202,91 @@ fn first_request_id() -> tidings::RequestId {
     let now = tidings::Now::default();
     core.capture(now, ev(1)).unwrap();
     core.poll_transmit(now).unwrap().id
+}
+
+#[test]
+#[should_panic(expected = "but the core waits until")]
+fn catches_a_linger_longer_than_configured() {
+    let mut real = config();
+    real.flush_at = 2;
+    real.linger = Duration::from_millis(500);
+    let mut believed = real.clone();
+    believed.linger = Duration::from_millis(100);
+    let mut sim = mismatched(real, believed);
+    sim.capture(ev(1)).unwrap();
+    sim.capture(ev(2)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "while sending is paused")]
+fn catches_a_request_while_paused() {
+    let mut sim = Sim::new(config());
+    sim.check.on_pause(true); // the model is told of a pause the core never got
+    sim.capture(ev(1)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "expected 300ms (shutdown deadline None, window end")]
+fn catches_a_request_outliving_its_window() {
+    let mut real = config();
+    real.delivery_windows = true;
+    let mut sim = mismatched(real.clone(), real);
+    sim.capture(ev(1)).unwrap();
+    sim.open_window_believing(Duration::from_secs(5), Duration::from_millis(300));
+}
+
+#[test]
+#[should_panic(expected = "is still open with nothing to wait for")]
+fn catches_a_window_open_past_its_end() {
+    let mut real = config();
+    real.delivery_windows = true;
+    let mut sim = mismatched(real.clone(), real);
+    sim.pause(true); // nothing is sent: the window can only end by time
+    sim.capture(ev(1)).unwrap();
+    sim.open_window_believing(Duration::from_secs(5), Duration::from_millis(300));
+    sim.run_for(Duration::from_secs(1));
+    sim.capture(ev(2)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "dropped as drain_budget")]
+fn catches_a_drain_budget_drop_before_the_window_ends() {
+    let mut real = config();
+    real.delivery_windows = true;
+    let mut sim = mismatched(real.clone(), real);
+    sim.pause(true);
+    sim.capture(ev(1)).unwrap();
+    sim.open_window_believing(Duration::from_millis(300), Duration::from_secs(5));
+    sim.run_for(Duration::from_secs(1));
+}
+
+#[test]
+#[should_panic(expected = "disagree with the model")]
+fn catches_a_refusal_counted_wrong() {
+    let mut sim = Sim::new(config());
+    sim.check.on_refuse(tidings::DropReason::Expired, 1); // the core never hears of it
+    sim.capture(ev(1)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "content type or user agent wrong")]
+fn catches_a_request_that_is_not_cors_simple() {
+    let mut real = config();
+    real.cors_simple = true;
+    let mut believed = real.clone();
+    believed.cors_simple = false;
+    let mut sim = mismatched(real, believed);
+    sim.capture(ev(1)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "compressed form")]
+fn catches_a_missing_compressed_form() {
+    let mut real = config();
+    real.adapter_gzip = true;
+    let mut believed = real.clone();
+    believed.adapter_gzip = false;
+    let mut sim = mismatched(real, believed);
+    sim.capture(Event::new("e", "u").property("padding", "x".repeat(2000)))
+        .unwrap();
 }

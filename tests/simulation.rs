@@ -43,6 +43,9 @@ fn random_config(rng: &mut SimRng) -> Config {
         c.max_batch_bytes += 16;
     }
     c.flush_interval = rng.millis(20, 2000);
+    if rng.chance(0.4) {
+        c.linger = rng.millis(0, c.flush_interval.as_millis() as u64);
+    }
     c.max_queue_events = rng.usize(1, 200);
     c.max_queue_bytes = c.max_event_bytes + rng.usize(0, 40_000);
     c.overflow = rng.pick(&[OverflowPolicy::DropNewest, OverflowPolicy::DropOldest]);
@@ -67,6 +70,11 @@ fn random_config(rng: &mut SimRng) -> Config {
             _ => Some(event),
         });
     }
+    // A Workers-like host: requests only within delivery windows.
+    c.delivery_windows = rng.chance(0.2);
+    // A browser-like host: CORS-simple requests, compressed by the adapter.
+    c.cors_simple = rng.chance(0.2);
+    c.adapter_gzip = !c.gzip && rng.chance(0.3);
     c.validate().expect("generated config is valid");
     c
 }
@@ -162,6 +170,7 @@ fn world(seed: u64) -> Sim {
     if rng.chance(0.2) {
         ingest.max_body = Some(rng.usize(config.max_batch_bytes / 4, config.max_batch_bytes));
     }
+    let windowed = config.delivery_windows;
     let mut sim = Sim::with(config.clone(), config, seed, ingest);
 
     let span_ms = span.as_millis() as u64;
@@ -181,6 +190,32 @@ fn world(seed: u64) -> Sim {
         };
         let event = random_event(&mut rng, seed, i);
         sim.schedule(when, Action::Capture(event));
+        if windowed && rng.chance(0.7) {
+            // The request that captured hands a drain to waitUntil.
+            sim.schedule(when, Action::OpenWindow(rng.millis(0, 5000)));
+        }
+    }
+    if windowed || rng.chance(0.05) {
+        // A last drain after everything (the others may have run out).
+        let when = ms(span_ms + rng.range(0, 2000));
+        sim.schedule(when, Action::OpenWindow(rng.millis(0, 8000)));
+    }
+    if rng.chance(0.2) {
+        for _ in 0..rng.range(1, 4) {
+            let when = at(&mut rng);
+            sim.schedule(when, Action::Pause(true));
+            sim.schedule(
+                when.saturating_add(rng.millis(0, 5000)),
+                Action::Pause(false),
+            );
+        }
+    }
+    if rng.chance(0.1) {
+        let reason = rng.pick(&[DropReason::Expired, DropReason::TooLarge]);
+        sim.schedule(at(&mut rng), Action::Refuse(reason, rng.range(0, 5)));
+    }
+    if rng.chance(0.05) {
+        sim.schedule(at(&mut rng), Action::DropPending);
     }
     for _ in 0..rng.below(4) {
         let when = at(&mut rng);
@@ -227,6 +262,9 @@ struct Coverage {
     shutdown_drained: u64,
     shutdown_deadline: u64,
     warnings: u64,
+    windows_completed: u64,
+    windows_handed_over: u64,
+    windows_dropped: u64,
 }
 
 impl Coverage {
@@ -270,6 +308,11 @@ impl Coverage {
                     outcome: ShutdownOutcome::DeadlineReached { .. },
                 } => self.shutdown_deadline += 1,
                 Notice::Warning { .. } => self.warnings += 1,
+                Notice::WindowClosed { outcome, .. } => {
+                    self.windows_completed += u64::from(outcome.completed);
+                    self.windows_handed_over += u64::from(outcome.handed_over > 0);
+                    self.windows_dropped += u64::from(outcome.dropped > 0);
+                }
                 _ => {}
             }
         }
@@ -287,6 +330,8 @@ impl Coverage {
             DropReason::RetriesExhausted,
             DropReason::ServerDropped,
             DropReason::ServerLimited,
+            DropReason::DrainBudget,
+            DropReason::Expired,
         ];
         for reason in reasons {
             assert!(
@@ -311,6 +356,9 @@ impl Coverage {
             ("shutdown drained", self.shutdown_drained),
             ("shutdown deadline", self.shutdown_deadline),
             ("warnings", self.warnings),
+            ("windows completed", self.windows_completed),
+            ("windows handed over", self.windows_handed_over),
+            ("windows ending in drops", self.windows_dropped),
         ];
         for (what, n) in counts {
             assert!(n > 0, "no {what} in the run: {self:#?}");
@@ -438,6 +486,9 @@ fn merge(into: &mut Coverage, from: Coverage) {
     into.shutdown_drained += from.shutdown_drained;
     into.shutdown_deadline += from.shutdown_deadline;
     into.warnings += from.warnings;
+    into.windows_completed += from.windows_completed;
+    into.windows_handed_over += from.windows_handed_over;
+    into.windows_dropped += from.windows_dropped;
 }
 
 /// The same seed gives the same run, request for request.

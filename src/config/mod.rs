@@ -57,7 +57,7 @@ impl From<String> for ApiKey {
     }
 }
 
-/// Which wire format to speak. See `PROTOCOLS.md` in the project.
+/// Which wire format to speak. See `docs/PROTOCOLS.md`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Protocol {
     /// PostHog capture v0: `POST {host}/batch/`, the key in the body.
@@ -149,6 +149,17 @@ pub struct Config {
     pub historical_migration: bool,
     /// gzip request bodies (`Content-Encoding: gzip`).
     pub gzip: bool,
+    /// The adapter compresses bodies itself where it can (a browser's
+    /// `CompressionStream`, off the main thread): each [`crate::Transmit`]
+    /// worth compressing carries the URL and headers of its compressed
+    /// form ([`crate::Transmit::gzipped`]). Not with `gzip`.
+    pub adapter_gzip: bool,
+    /// Shape requests as CORS-simple ones, which a browser sends without a
+    /// preflight and so even while a page unloads: no `User-Agent` (the
+    /// browser sets its own), PostHog v0 bodies as `text/plain` (the key
+    /// is in the body), and compression signalled in the query
+    /// (`compression=gzip-js`) instead of a `Content-Encoding` header.
+    pub cors_simple: bool,
     /// Adds `"$geoip_disable": true` to every event.
     pub geoip_disable: bool,
     /// Extra headers sent on every request (a write key, a tenant header).
@@ -165,6 +176,12 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Send what is queued once the oldest queued event is this old.
     pub flush_interval: Duration,
+    /// How long a batch that is due (`flush_at` events queued, or the
+    /// oldest `flush_interval` old) waits for more events before it goes
+    /// out, as Kafka producers' `linger.ms`: a burst then travels in a few
+    /// full requests instead of many small ones. A full batch, a retry, a
+    /// flush, a shutdown and an open delivery window never wait.
+    pub linger: Duration,
 
     /// Most events pending (queued, waiting to retry or in flight).
     pub max_queue_events: usize,
@@ -172,6 +189,11 @@ pub struct Config {
     pub max_queue_bytes: usize,
     pub overflow: OverflowPolicy,
 
+    /// The host can perform requests only within delivery windows
+    /// ([`crate::Core::open_window`]; Cloudflare Workers' `waitUntil`):
+    /// outside an open window nothing is sent, no deadline fires only to
+    /// send, and requests come from [`crate::Core::poll_transmit_in`].
+    pub delivery_windows: bool,
     /// Requests in flight at once.
     pub max_in_flight: usize,
     /// Per-request timeout (capped by what is left of a shutdown deadline).
@@ -198,6 +220,8 @@ impl Config {
             protocol: Protocol::PostHogV0,
             historical_migration: false,
             gzip: false,
+            adapter_gzip: false,
+            cors_simple: false,
             geoip_disable: false,
             headers: Vec::new(),
             lib: LibInfo::default(),
@@ -206,9 +230,11 @@ impl Config {
             max_batch_bytes: 2 * 1024 * 1024,
             max_event_bytes: 1024 * 1024,
             flush_interval: Duration::from_secs(1),
+            linger: Duration::ZERO,
             max_queue_events: 250_000,
             max_queue_bytes: 128 * 1024 * 1024,
             overflow: OverflowPolicy::DropNewest,
+            delivery_windows: false,
             max_in_flight: 4,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
@@ -244,6 +270,8 @@ impl fmt::Debug for Config {
             .field("protocol", &self.protocol)
             .field("historical_migration", &self.historical_migration)
             .field("gzip", &self.gzip)
+            .field("adapter_gzip", &self.adapter_gzip)
+            .field("cors_simple", &self.cors_simple)
             .field("geoip_disable", &self.geoip_disable)
             .field("headers (values redacted)", &header_names)
             .field("lib", &self.lib)
@@ -252,9 +280,11 @@ impl fmt::Debug for Config {
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("max_event_bytes", &self.max_event_bytes)
             .field("flush_interval", &self.flush_interval)
+            .field("linger", &self.linger)
             .field("max_queue_events", &self.max_queue_events)
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("overflow", &self.overflow)
+            .field("delivery_windows", &self.delivery_windows)
             .field("max_in_flight", &self.max_in_flight)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)

@@ -49,6 +49,16 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
     if c.api_key.expose().chars().any(|ch| ch.is_control()) {
         return err("api_key", "contains control characters".into());
     }
+    if c.gzip && c.adapter_gzip {
+        return err("adapter_gzip", "and gzip are both on: choose one".into());
+    }
+    #[cfg(not(feature = "windows"))]
+    if c.delivery_windows {
+        return err(
+            "delivery_windows",
+            "this build has no delivery windows: enable the `windows` feature".into(),
+        );
+    }
     #[cfg(not(feature = "gzip"))]
     if c.gzip {
         return err(
@@ -114,6 +124,9 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
         );
     }
     positive("flush_interval", c.flush_interval)?;
+    if c.linger > c.flush_interval {
+        return err("linger", "is longer than flush_interval: lower it".into());
+    }
     at_least("max_queue_events", c.max_queue_events, 1)?;
     if c.max_queue_bytes < c.max_event_bytes {
         return err(

@@ -1,4 +1,4 @@
-//! Input: how a request ended. Classified as `PROTOCOLS.md` says.
+//! Input: how a request ended. Classified as `docs/PROTOCOLS.md` says.
 
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ impl Core {
         // The destination holds even when this batch has no attempts left:
         // a 429 is about the destination, not the batch.
         let hold = if pause {
-            &mut self.paused_until
+            &mut self.rate_limited_until
         } else {
             &mut self.backoff_until
         };

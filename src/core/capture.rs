@@ -15,6 +15,7 @@ use crate::time::Now;
 /// Why `capture` refused an event. The event is counted as dropped with
 /// [`CaptureError::reason`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CaptureError {
     /// The event is malformed; the message says how.
     InvalidEvent(String),
@@ -89,6 +90,28 @@ impl Core {
             self.count_drop(e.reason(), 1);
         }
         result
+    }
+
+    /// Counts `count` events that the adapter refused before they reached
+    /// [`Core::capture`] (a browser's string too long to copy into wasm
+    /// memory, a persisted event past its maximum age): captured, and
+    /// dropped as `reason`, so [`Core::stats`] stays the one place that
+    /// accounts for every event.
+    ///
+    /// ```
+    /// # use tidings::{Config, Core, DropReason, Now};
+    /// let mut core = Core::new(Config::new("phc_key", "https://us.i.posthog.com"), 1).unwrap();
+    /// core.refuse(Now::default(), DropReason::Expired, 3);
+    /// let stats = core.stats();
+    /// assert_eq!((stats.captured, stats.dropped(DropReason::Expired)), (3, 3));
+    /// assert!(stats.adds_up());
+    /// ```
+    pub fn refuse(&mut self, now: Now, reason: DropReason, count: u64) {
+        self.advance(now);
+        if count > 0 {
+            self.counters.captured += count;
+            self.count_drop(reason, count);
+        }
     }
 
     fn accept(&mut self, mut event: Event) -> Result<Uuid, CaptureError> {

@@ -49,11 +49,11 @@ impl Core {
 
     /// Gives up on everything pending now — queued, retrying and in flight —
     /// counting it as dropped for `reason`, while the core keeps running
-    /// (later captures are accepted). For adapters whose delivery window
-    /// ends before the core's own deadlines, such as a Cloudflare Workers
-    /// drain running out of its budget (`DropReason::DrainBudget`).
-    /// Flush barriers waiting on those events complete. Returns the number
-    /// of events dropped.
+    /// (later captures are accepted): for an application that must let go
+    /// of what it cannot deliver (delivery windows do this by themselves,
+    /// see [`Core::open_window`]). Flush barriers waiting on those events
+    /// complete; answers to the abandoned requests are ignored. Returns the
+    /// number of events dropped.
     ///
     /// ```
     /// # use tidings::{Config, Core, DropReason, Event, Now};
@@ -87,11 +87,13 @@ impl Core {
         if matches!(self.lifecycle, Lifecycle::Draining { .. }) && self.pending_events == 0 {
             self.finish_shutdown(ShutdownOutcome::Drained);
         }
+        #[cfg(feature = "windows")]
+        self.settle_windows();
     }
 
     pub(super) fn finish_shutdown(&mut self, outcome: ShutdownOutcome) {
         self.lifecycle = Lifecycle::Done(outcome);
-        self.paused_until = None;
+        self.rate_limited_until = None;
         self.backoff_until = None;
         self.notices.push_back(Notice::ShutdownDone { outcome });
     }

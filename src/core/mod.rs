@@ -7,6 +7,8 @@ mod metering;
 mod send;
 mod timers;
 mod warnings;
+#[cfg(feature = "windows")]
+mod windows;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use uuid::Uuid;
 use crate::batch::{Batch, BatchedEvent};
 use crate::config::{Config, ConfigError, Endpoint};
 use crate::metering::Meter;
-use crate::notice::{FlushId, Notice, ShutdownOutcome};
+use crate::notice::{FlushId, Notice, ShutdownOutcome, WindowId};
 use crate::queue::{Queue, QueuedEvent};
 use crate::stats::{DropCounts, DropReason, Stats};
 use crate::time::{Instant, Now, WallTime};
@@ -39,17 +41,62 @@ const ADAPTER_GRACE: Duration = Duration::from_secs(2);
 /// wake it. It does no I/O and reads no clock.
 ///
 /// Methods fall in four groups:
-/// - inputs: [`capture`](Core::capture), [`handle_response`](Core::handle_response),
-///   [`handle_timeout`](Core::handle_timeout), [`flush`](Core::flush),
-///   [`shutdown`](Core::shutdown);
-/// - outputs, drained in this order after every input:
-///   [`poll_transmit`](Core::poll_transmit) until `None`,
+/// - **inputs**, each taking the time as [`Now`]:
+///   [`capture`](Core::capture) and [`refuse`](Core::refuse) (events),
+///   [`handle_response`](Core::handle_response) (how a request ended),
+///   [`handle_timeout`](Core::handle_timeout) (the timer fired),
+///   [`flush`](Core::flush), [`shutdown`](Core::shutdown),
+///   [`pause`](Core::pause) / [`resume`](Core::resume) (sending),
+///   [`open_window`](Core::open_window) (hosts that work only within
+///   windows), [`drop_pending`](Core::drop_pending), and metering:
+///   [`count`](Core::count), [`gauge`](Core::gauge) (and their `_json`
+///   forms), [`flush_meters`](Core::flush_meters);
+/// - **outputs**, drained in this order after every input:
+///   [`poll_transmit`](Core::poll_transmit) (or
+///   [`poll_transmit_in`](Core::poll_transmit_in) a window) until `None`,
 ///   [`poll_notice`](Core::poll_notice) until `None`, then
 ///   [`poll_timeout`](Core::poll_timeout) for when to call `handle_timeout`;
-/// - getters: [`stats`](Core::stats), [`is_shut_down`](Core::is_shut_down), ...
+/// - **getters**: [`stats`](Core::stats), [`pending`](Core::pending),
+///   [`requests_in_flight`](Core::requests_in_flight),
+///   [`is_paused`](Core::is_paused), [`open_windows`](Core::open_windows),
+///   [`is_shut_down`](Core::is_shut_down), [`meter_keys`](Core::meter_keys), ...
+/// - construction: [`Core::new`] validates the [`Config`].
 ///
-/// Every input takes [`Now`]; its monotonic part must not go backwards (a
-/// reading earlier than the last one is treated as the last one).
+/// Every input first fires whatever is due at its `now` (request
+/// timeouts, flush and shutdown deadlines, window ends), so a late timer
+/// loses nothing; and draining after an input is never harmful to skip
+/// or repeat: what was not polled is still there at the next drain.
+/// Time passed in must not go backwards (a monotonic reading earlier than
+/// the last one is treated as the last one).
+///
+/// The loop every adapter runs:
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings::{Config, Core, Event, Instant, Now, Response, WallTime};
+///
+/// let mut core = Core::new(Config::new("phc_key", "https://us.i.posthog.com"), 7).unwrap();
+/// let mut clock = Instant::ZERO;
+/// let now = |at| Now::new(at, WallTime::from_unix_millis(1_763_900_000_000));
+///
+/// core.capture(now(clock), Event::new("signup", "user-1")).unwrap(); // 1. one input
+/// loop {
+///     while let Some(request) = core.poll_transmit(now(clock)) {        // 2. drain
+///         // perform it; here the answer comes back at once
+///         core.handle_response(now(clock), request.id, Ok(Response::new(200)));
+///     }
+///     while let Some(_notice) = core.poll_notice() {}
+///     match core.poll_timeout() {                                       // 3. one timer
+///         Some(deadline) => {
+///             clock = deadline.at;                                      // sleep until it
+///             core.handle_timeout(now(clock));
+///         }
+///         None => break,                                                // nothing to do
+///     }
+/// }
+/// assert_eq!(core.stats().delivered, 1);
+/// assert_eq!(clock, Instant::from_duration(Duration::from_secs(1))); // flush_interval
+/// ```
 pub struct Core {
     config: Config,
     endpoint: Endpoint,
@@ -64,7 +111,13 @@ pub struct Core {
     retrying: Vec<Batch>,
     in_flight: Vec<InFlight>,
     /// A 429 pauses the whole destination until then.
-    paused_until: Option<Instant>,
+    rate_limited_until: Option<Instant>,
+    /// [`Core::pause`]: no request starts until [`Core::resume`].
+    paused: bool,
+    /// Open delivery windows ([`Core::open_window`]), in opening order.
+    windows: Vec<Window>,
+    #[cfg_attr(not(feature = "windows"), allow(dead_code))]
+    next_window: u64,
     /// After a transient failure no new batch is started before then.
     backoff_until: Option<Instant>,
 
@@ -86,6 +139,17 @@ struct InFlight {
     id: RequestId,
     batch: Batch,
     give_up_at: Instant,
+    /// The delivery window whose host performs it, if any.
+    #[cfg_attr(not(feature = "windows"), allow(dead_code))]
+    window: Option<WindowId>,
+}
+
+#[cfg_attr(not(feature = "windows"), allow(dead_code))]
+struct Window {
+    id: WindowId,
+    until: Instant,
+    /// Events with a lower sequence number were captured before it opened.
+    upto_seq: u64,
 }
 
 struct FlushBarrier {
@@ -136,7 +200,10 @@ impl Core {
             queue: Queue::default(),
             retrying: Vec::new(),
             in_flight: Vec::new(),
-            paused_until: None,
+            rate_limited_until: None,
+            paused: false,
+            windows: Vec::new(),
+            next_window: 0,
             backoff_until: None,
             next_seq: 0,
             next_request: 0,

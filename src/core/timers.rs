@@ -14,8 +14,10 @@ pub struct Deadline {
 
 /// What the deadline is for (for logs and tests; adapters treat all alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeadlineReason {
-    /// The queue is old enough (`flush_interval`) or full enough to send.
+    /// The queue is old enough (`flush_interval`) or full enough to send,
+    /// and has lingered (`linger`).
     SendQueue,
     /// A batch's backoff ends.
     Retry,
@@ -33,12 +35,16 @@ pub enum DeadlineReason {
     Warning,
     /// The metering window reaches `meter_flush_interval`.
     MeterFlush,
+    /// A delivery window ends ([`Core::open_window`]).
+    WindowEnd,
 }
 
 impl Core {
     /// The earliest moment something will happen without a new input, or
     /// `None` if nothing will. Changes after any input. Call after draining
-    /// `poll_transmit` and `poll_notice`.
+    /// `poll_transmit` and `poll_notice`; waking earlier than asked is
+    /// harmless (a wake-up with nothing due does nothing).
+    #[must_use = "arm a timer for the deadline and call handle_timeout when it fires"]
     pub fn poll_timeout(&self) -> Option<Deadline> {
         let mut best: Option<Deadline> = None;
         let mut consider = |at: Instant, reason: DeadlineReason| {
@@ -55,17 +61,21 @@ impl Core {
         if let Lifecycle::Draining { deadline } = self.lifecycle {
             consider(deadline, DeadlineReason::ShutdownDeadline);
         }
+        for w in &self.windows {
+            consider(w.until, DeadlineReason::WindowEnd);
+        }
         if let Some(at) = self.warnings.next_due() {
             consider(at, DeadlineReason::Warning);
         }
         if let Some(at) = self.meter_due() {
             consider(at, DeadlineReason::MeterFlush);
         }
-        if !self.has_free_slot() {
+        // A paused core has nothing to send: no wake-up only to send.
+        if !self.sending_allowed() {
             return best;
         }
-        let paused = self.paused_until.filter(|&t| t > self.now.monotonic);
-        let gate = |at: Instant, reason: DeadlineReason| match paused {
+        let limited = self.rate_limited_until.filter(|&t| t > self.now.monotonic);
+        let gate = |at: Instant, reason: DeadlineReason| match limited {
             Some(p) if p > at => (p, DeadlineReason::RateLimitPause),
             _ => (at, reason),
         };
@@ -73,12 +83,8 @@ impl Core {
             let (at, reason) = gate(first, DeadlineReason::Retry);
             consider(at, reason);
         }
-        if let Some(front) = self.queue.front() {
-            let at = if self.queue_ready() {
-                self.now.monotonic
-            } else {
-                self.interval_due(front.queued_at)
-            };
+        if let Some(at) = self.queue_due_at() {
+            let at = at.max(self.now.monotonic);
             let (at, reason) = match self.backoff_until {
                 Some(b) if b > at => (b, DeadlineReason::Backoff),
                 _ => (at, DeadlineReason::SendQueue),
@@ -111,6 +117,8 @@ impl Core {
         }
         // What is already resolved counts before any deadline fires.
         self.settle();
+        #[cfg(feature = "windows")]
+        self.end_due_windows();
         if let Lifecycle::Draining { deadline } = self.lifecycle
             && now >= deadline
         {

@@ -10,6 +10,7 @@ use crate::time::WallTime;
 pub(crate) struct RequestHeaders {
     protocol: Protocol,
     gzip: bool,
+    cors_simple: bool,
     sdk: String,
     bearer: String,
     extra: Vec<(String, String)>,
@@ -29,6 +30,7 @@ impl RequestHeaders {
         RequestHeaders {
             protocol: config.protocol,
             gzip: config.gzip,
+            cors_simple: config.cors_simple,
             sdk: format!("{}/{}", config.lib.name, config.lib.version),
             bearer: format!("Bearer {}", config.api_key.expose()),
             extra: config.headers.clone(),
@@ -37,8 +39,17 @@ impl RequestHeaders {
 
     pub(crate) fn build(&self, meta: &RequestMeta) -> Vec<(String, String)> {
         let mut h = Vec::with_capacity(8 + self.extra.len());
-        h.push(("Content-Type".to_owned(), "application/json".to_owned()));
-        h.push(("User-Agent".to_owned(), self.sdk.clone()));
+        // PostHog v0 carries the key in the body: with a CORS-safelisted
+        // content type a browser needs no preflight.
+        let content_type = if self.cors_simple && self.protocol == Protocol::PostHogV0 {
+            "text/plain"
+        } else {
+            "application/json"
+        };
+        h.push(("Content-Type".to_owned(), content_type.to_owned()));
+        if !self.cors_simple {
+            h.push(("User-Agent".to_owned(), self.sdk.clone()));
+        }
         if self.gzip {
             h.push(("Content-Encoding".to_owned(), "gzip".to_owned()));
         }

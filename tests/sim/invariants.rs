@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tidings::{
     CaptureError, Config, Core, DropReason, Event, FlushId, FlushOutcome, Instant, Notice, Now,
     Protocol, RequestId, Response, ShutdownOutcome, Transmit, TransportError, Uuid, WallTime,
+    WindowId, WindowOutcome,
 };
 
 use super::ingest::{Ingest, Received};
@@ -75,6 +76,17 @@ struct Sent {
     at: Instant,
     timeout: Duration,
     hung: bool,
+    /// The delivery window whose host performs it.
+    window: Option<WindowId>,
+    /// The core dropped its events while it was in flight (`drop_pending`,
+    /// the last window's end): its answer changes nothing.
+    abandoned: bool,
+}
+
+struct WindowTrack {
+    /// Events accepted before it opened: `order[..upto]`.
+    upto: usize,
+    until: Instant,
 }
 
 struct FlushTrack {
@@ -129,6 +141,12 @@ pub struct Checker {
     expected: Vec<(Uuid, Expect)>,
     /// v1 request ids seen, with their `created_at`.
     request_ids: HashMap<String, Value>,
+    /// [`Core::pause`] in effect.
+    paused: bool,
+    /// Open delivery windows.
+    windows: BTreeMap<WindowId, WindowTrack>,
+    /// Set while `drop_pending` is being handled.
+    dropping_pending: bool,
 }
 
 macro_rules! violated {
@@ -164,6 +182,9 @@ impl Checker {
             retries: 0,
             expected: Vec::new(),
             request_ids: HashMap::new(),
+            paused: false,
+            windows: BTreeMap::new(),
+            dropping_pending: false,
         }
     }
 
@@ -297,6 +318,40 @@ impl Checker {
         }
     }
 
+    pub fn on_pause(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    pub fn on_open_window(&mut self, now: Now, id: WindowId, budget: Duration) {
+        let track = WindowTrack {
+            upto: self.order.len(),
+            until: now.monotonic.saturating_add(budget),
+        };
+        if self.windows.insert(id, track).is_some() {
+            violated!(now, "window id {id:?} reused");
+        }
+    }
+
+    /// Events the adapter refused before `capture`.
+    pub fn on_refuse(&mut self, reason: DropReason, count: u64) {
+        self.captured += count;
+        if count > 0 {
+            *self.drops.entry(reason).or_default() += count;
+        }
+    }
+
+    pub fn on_drop_pending(&mut self) {
+        self.dropping_pending = true;
+        self.abandon_in_flight();
+    }
+
+    /// The core gave up on every request in flight.
+    fn abandon_in_flight(&mut self) {
+        for sent in self.in_flight.values_mut() {
+            sent.abandoned = true;
+        }
+    }
+
     /// A request the adapter will never report on.
     pub fn mark_hung(&mut self, id: RequestId) {
         let sent = self.in_flight.get_mut(&id).expect("sent");
@@ -317,11 +372,30 @@ impl Checker {
     }
 
     /// A request goes out.
-    pub fn on_transmit(&mut self, now: Now, t: &Transmit, rec: &Received) {
+    pub fn on_transmit(
+        &mut self,
+        now: Now,
+        t: &Transmit,
+        rec: &Received,
+        window: Option<WindowId>,
+    ) {
         let t_now = now.monotonic;
         if self.shutdown.as_ref().is_some_and(|s| s.done) {
             violated!(now, "request {:?} after the shutdown finished", t.id);
         }
+        if self.paused {
+            violated!(now, "request {:?} while sending is paused", t.id);
+        }
+        let window_end = match window {
+            Some(w) => match self.windows.get(&w) {
+                Some(track) => Some(track.until),
+                None => violated!(now, "request {:?} in {w:?}, which is not open", t.id),
+            },
+            None if self.cfg.delivery_windows => {
+                violated!(now, "request {:?} outside any delivery window", t.id)
+            }
+            None => None,
+        };
         if t.method != "POST" || t.url != self.url {
             violated!(
                 now,
@@ -331,21 +405,27 @@ impl Checker {
                 self.url
             );
         }
-        let expected_timeout = match self.draining_deadline() {
-            Some(deadline) => self
+        // One rule for shutdowns and windows: no request outlives either.
+        let cap = [self.draining_deadline(), window_end]
+            .into_iter()
+            .flatten()
+            .min();
+        let expected_timeout = match cap {
+            Some(cap) => self
                 .cfg
                 .request_timeout
-                .min(deadline.saturating_duration_since(t_now)),
+                .min(cap.saturating_duration_since(t_now)),
             None => self.cfg.request_timeout,
         };
         if t.timeout != expected_timeout {
             violated!(
                 now,
-                "request timeout {:?}, expected {expected_timeout:?} (shutdown deadline {:?})",
+                "request timeout {:?}, expected {expected_timeout:?} (shutdown deadline {:?}, window end {window_end:?})",
                 t.timeout,
                 self.draining_deadline()
             );
         }
+        self.check_gzipped_form(now, t);
         if t_now < self.pause_until {
             violated!(
                 now,
@@ -474,6 +554,8 @@ impl Checker {
                 at: t_now,
                 timeout: t.timeout,
                 hung: false,
+                window,
+                abandoned: false,
             },
         );
     }
@@ -520,10 +602,39 @@ impl Checker {
 
     /// Whether the core still waits for this request's answer.
     fn counts_in_flight(&self, sent: &Sent, now: Instant) -> bool {
-        now < sent
-            .at
-            .saturating_add(sent.timeout)
-            .saturating_add(CORE_GIVE_UP_GRACE)
+        !sent.abandoned
+            && now
+                < sent
+                    .at
+                    .saturating_add(sent.timeout)
+                    .saturating_add(CORE_GIVE_UP_GRACE)
+    }
+
+    /// With `adapter_gzip`, a body worth compressing says how to send it
+    /// compressed: the query for CORS-simple requests, a header otherwise.
+    fn check_gzipped_form(&self, now: Now, t: &Transmit) {
+        let expected = (self.cfg.adapter_gzip && t.body.json_len() >= 1024).then(|| {
+            if self.cfg.cors_simple {
+                let join = if self.url.contains('?') { '&' } else { '?' };
+                tidings::Gzipped {
+                    url: format!("{}{join}compression=gzip-js", self.url),
+                    content_encoding: false,
+                }
+            } else {
+                tidings::Gzipped {
+                    url: self.url.clone(),
+                    content_encoding: true,
+                }
+            }
+        });
+        if t.gzipped != expected {
+            violated!(
+                now,
+                "compressed form {:?}, expected {expected:?} ({} bytes)",
+                t.gzipped,
+                t.body.json_len()
+            );
+        }
     }
 
     /// The wire shape of the request around the events.
@@ -532,8 +643,15 @@ impl Checker {
         let sdk = format!("{}/{}", cfg.lib.name, cfg.lib.version);
         let wall = now.wall.to_rfc3339();
         let header = |name| rec.header(name);
-        if header("Content-Type") != Some("application/json") || header("User-Agent") != Some(&sdk)
-        {
+        // CORS-simple requests: text/plain for v0 (no preflight), no
+        // User-Agent (the browser sets its own).
+        let content_type = if cfg.cors_simple && cfg.protocol == Protocol::PostHogV0 {
+            "text/plain"
+        } else {
+            "application/json"
+        };
+        let user_agent = (!cfg.cors_simple).then_some(sdk.as_str());
+        if header("Content-Type") != Some(content_type) || header("User-Agent") != user_agent {
             violated!(now, "content type or user agent wrong: {:?}", rec.headers);
         }
         if (header("Content-Encoding") == Some("gzip")) != cfg.gzip {
@@ -878,12 +996,14 @@ impl Checker {
                     self.resolve(now, uuid, Resolution::Dropped(*reason));
                     let track = &self.events[uuid];
                     let allowed = match reason {
-                        // The simulation never calls drop_pending (see
-                        // tests/drop_pending.rs), so a DrainBudget drop is a bug.
+                        // Only `drop_pending` or the end of the last window.
+                        DropReason::DrainBudget => {
+                            self.dropping_pending || self.last_window_ends(now.monotonic)
+                        }
                         DropReason::BeforeSend
                         | DropReason::InvalidEvent
                         | DropReason::ShutDown
-                        | DropReason::DrainBudget => false,
+                        | DropReason::Expired => false,
                         DropReason::QueueFull => {
                             let refused = matches!(self.last_capture, Some(Err(_)));
                             self.cfg.overflow == tidings::OverflowPolicy::DropOldest
@@ -904,6 +1024,7 @@ impl Checker {
                         | DropReason::Rejected(_)
                         | DropReason::ServerDropped
                         | DropReason::ServerLimited => self.answering_uuids.contains(uuid),
+                        other => violated!(now, "{uuid} dropped for an unknown reason {other}"),
                     };
                     if !allowed {
                         violated!(
@@ -915,7 +1036,11 @@ impl Checker {
                     }
                 }
                 *self.drops.entry(*reason).or_default() += uuids.len() as u64;
+                if *reason == DropReason::DrainBudget {
+                    self.abandon_in_flight();
+                }
             }
+            Notice::WindowClosed { id, outcome } => self.on_window_closed(now, *id, outcome),
             Notice::Warning {
                 reason,
                 count,
@@ -991,7 +1116,74 @@ impl Checker {
                 }
                 self.shutdown.as_mut().expect("set").done = true;
             }
+            other => violated!(now, "a notice the model does not know: {other:?}"),
         }
+    }
+
+    /// Whether the only open window ends now: the core may drop what is
+    /// pending as `drain_budget`.
+    fn last_window_ends(&self, now: Instant) -> bool {
+        self.windows.len() == 1 && self.windows.values().all(|w| w.until <= now)
+    }
+
+    /// Whether `id`'s host still has a request the core waits for.
+    fn window_flying(&self, id: WindowId, now: Instant) -> bool {
+        self.in_flight
+            .values()
+            .any(|s| s.window == Some(id) && self.counts_in_flight(s, now))
+    }
+
+    /// Whether window `id` has nothing left to wait for before its end:
+    /// what it covers is resolved, none of its requests is in flight, and
+    /// nothing else is pending or a window open longer takes it over.
+    fn window_may_close(&self, id: WindowId, w: &WindowTrack, now: Instant) -> bool {
+        let covered = self.live.range(..w.upto).next().is_none();
+        let successor = self
+            .windows
+            .iter()
+            .any(|(oid, o)| (o.until, *oid) > (w.until, id));
+        covered && !self.window_flying(id, now) && (self.unresolved == 0 || successor)
+    }
+
+    fn on_window_closed(&mut self, now: Now, id: WindowId, outcome: &WindowOutcome) {
+        let t = now.monotonic;
+        let shut = self.shutdown.as_ref().is_some_and(|s| s.done);
+        let Some(track) = self.windows.get(&id) else {
+            violated!(now, "WindowClosed for {id:?}, which is not open");
+        };
+        let left = self.live.range(..track.upto).count() as u64;
+        let ok = if t >= track.until {
+            if self.windows.len() > 1 {
+                // Handed over to the windows still open.
+                *outcome
+                    == WindowOutcome {
+                        completed: left == 0,
+                        handed_over: left,
+                        dropped: 0,
+                    }
+            } else {
+                // The last one: everything pending was just dropped.
+                outcome.handed_over == 0 && self.unresolved == 0 && left == 0
+            }
+        } else {
+            (shut || self.window_may_close(id, track, t))
+                && *outcome
+                    == WindowOutcome {
+                        completed: left == 0,
+                        handed_over: 0,
+                        dropped: 0,
+                    }
+        };
+        if !ok {
+            violated!(
+                now,
+                "{id:?} (until {:?}) closed with {outcome:?}: {left} of its events pending, {} in all, {} windows open",
+                track.until,
+                self.unresolved,
+                self.windows.len()
+            );
+        }
+        self.windows.remove(&id);
     }
 
     /// After every input and the drain that follows it.
@@ -1014,6 +1206,17 @@ impl Checker {
         self.answering = None;
         self.answering_uuids.clear();
         self.last_capture = None;
+        self.dropping_pending = false;
+        let shut = self.shutdown.as_ref().is_some_and(|s| s.done);
+        for (id, w) in &self.windows {
+            if shut || w.until <= t || self.window_may_close(*id, w, t) {
+                violated!(
+                    now,
+                    "{id:?} (until {:?}) is still open with nothing to wait for (shutdown done: {shut})",
+                    w.until
+                );
+            }
+        }
 
         let stats = core.stats();
         let drops: BTreeMap<DropReason, u64> = stats
@@ -1121,7 +1324,14 @@ impl Checker {
             }
         }
         self.check_sent_in_time(now, core, deadline.map(|d| d.at));
-        if deadline.is_none() && (stats.pending > 0 || core.requests_in_flight() > 0) {
+        // Paused, or waiting for the host's next window, the core may sleep
+        // until told otherwise; everything else must have a wake-up.
+        let waiting_for_host =
+            self.paused || (self.cfg.delivery_windows && self.windows.is_empty());
+        if deadline.is_none()
+            && !waiting_for_host
+            && (stats.pending > 0 || core.requests_in_flight() > 0)
+        {
             violated!(
                 now,
                 "the core will never wake up again with {} events pending",
@@ -1149,15 +1359,22 @@ impl Checker {
         }
         if self.shutdown.as_ref().is_some_and(|s| s.done)
             || core.requests_in_flight() >= self.cfg.max_in_flight
+            || self.paused
+            || (self.cfg.delivery_windows && self.windows.is_empty())
         {
             return;
         }
         let (mut queued, mut oldest, mut retry_by) = (0, None, None::<Instant>);
+        let mut nth_due = None;
         for uuid in self.live.values() {
             let track = &self.events[uuid];
             if track.sends == 0 {
                 queued += 1;
                 oldest.get_or_insert(track.captured_at);
+                if queued == self.cfg.flush_at {
+                    // The queue reached flush_at when this one came.
+                    nth_due = Some(track.captured_at);
+                }
                 continue;
             }
             let flying = self.is_flying(track, t);
@@ -1165,14 +1382,19 @@ impl Checker {
                 retry_by = Some(retry_by.map_or(track.due_by, |r| r.min(track.due_by)));
             }
         }
-        let urgent = queued >= self.cfg.flush_at
+        // Linger never delays a full batch, a flush, a shutdown or a window.
+        let urgent = queued >= self.cfg.max_batch_events
             || self.flushes.values().any(|f| !f.done)
-            || self.shutdown.is_some();
+            || self.shutdown.is_some()
+            || !self.windows.is_empty();
         let queue_by = oldest.map(|oldest| {
             let ready = if urgent {
                 t
             } else {
-                oldest.saturating_add(self.cfg.flush_interval)
+                let due = oldest.saturating_add(self.cfg.flush_interval);
+                nth_due
+                    .map_or(due, |n| n.min(due))
+                    .saturating_add(self.cfg.linger)
             };
             ready.max(self.backoff_upper.unwrap_or(Instant::ZERO))
         });

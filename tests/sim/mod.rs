@@ -18,8 +18,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use tidings::{
-    CaptureError, Config, Core, Event, FlushId, Instant, Notice, Now, RequestId, Response,
-    Transmit, TransportError, Uuid, WallTime,
+    CaptureError, Config, Core, DropReason, Event, FlushId, Instant, Notice, Now, RequestId,
+    Response, Transmit, TransportError, Uuid, WallTime, WindowId,
 };
 
 #[allow(unused_imports)]
@@ -44,6 +44,14 @@ pub enum Action {
     /// Moves the wall clock by this many milliseconds (either way); the
     /// monotonic clock is untouched.
     JumpWall(i64),
+    /// `Core::pause` (true) or `Core::resume` (false).
+    Pause(bool),
+    /// `Core::open_window` with this budget.
+    OpenWindow(Duration),
+    /// `Core::refuse`: events the adapter refused before `capture`.
+    Refuse(DropReason, u64),
+    /// `Core::drop_pending` as `drain_budget`.
+    DropPending,
 }
 
 struct Scheduled {
@@ -76,6 +84,8 @@ pub struct Sim {
     network: Vec<InNetwork>,
     held: Vec<Held>,
     net_seq: u64,
+    /// Delivery windows open now, oldest first.
+    windows: Vec<WindowId>,
     /// Every notice, stamped with the virtual time it came out.
     pub notices: Vec<(Instant, Notice)>,
     pub captures: Vec<(Instant, Result<Uuid, CaptureError>)>,
@@ -111,6 +121,7 @@ impl Sim {
             network: Vec::new(),
             held: Vec::new(),
             net_seq: 0,
+            windows: Vec::new(),
             notices: Vec::new(),
             captures: Vec::new(),
             steps: 0,
@@ -193,6 +204,61 @@ impl Sim {
         self.settle(now);
     }
 
+    pub fn pause(&mut self, paused: bool) {
+        let now = self.now();
+        self.log(|| format!("pause {paused}"));
+        self.check.on_pause(paused);
+        if paused {
+            self.core.pause(now);
+        } else {
+            self.core.resume(now);
+        }
+        self.settle(now);
+    }
+
+    pub fn open_window(&mut self, budget: Duration) -> WindowId {
+        let now = self.now();
+        let id = self.core.open_window(now, budget);
+        self.log(|| format!("open {id:?} for {budget:?}"));
+        self.check.on_open_window(now, id, budget);
+        self.windows.push(id);
+        self.settle(now);
+        id
+    }
+
+    /// Opens a window of `budget` while the model believes `believed` (for
+    /// the harness's own tests).
+    pub fn open_window_believing(&mut self, budget: Duration, believed: Duration) -> WindowId {
+        let now = self.now();
+        let id = self.core.open_window(now, budget);
+        self.check.on_open_window(now, id, believed);
+        self.windows.push(id);
+        self.settle(now);
+        id
+    }
+
+    pub fn refuse(&mut self, reason: DropReason, count: u64) {
+        let now = self.now();
+        self.log(|| format!("refuse {count} as {reason}"));
+        self.check.on_refuse(reason, count);
+        self.core.refuse(now, reason, count);
+        self.settle(now);
+    }
+
+    pub fn drop_pending(&mut self) -> u64 {
+        let now = self.now();
+        self.check.on_drop_pending();
+        let dropped = self.core.drop_pending(now, DropReason::DrainBudget);
+        self.log(|| format!("drop_pending -> {dropped}"));
+        self.settle(now);
+        dropped
+    }
+
+    /// Delivery windows open now.
+    pub fn open_windows(&self) -> &[WindowId] {
+        &self.windows
+    }
+
     fn wake(&mut self) {
         let now = self.now();
         let reason = self.core.poll_timeout().map(|d| d.reason);
@@ -240,12 +306,23 @@ impl Sim {
         self.held.iter().map(|h| h.id).collect()
     }
 
-    /// Drains the outputs (notices, requests) and runs the checks.
+    /// Drains the outputs (notices, requests) and runs the checks. With
+    /// delivery windows, each open window's host polls in turn (as each
+    /// Worker request's drain does).
     fn settle(&mut self, now: Now) {
         loop {
             self.drain_notices(now);
-            match self.core.poll_transmit(now) {
-                Some(transmit) => self.transmit(now, transmit),
+            let next = if self.core.config().delivery_windows {
+                self.windows.clone().into_iter().find_map(|w| {
+                    self.core
+                        .poll_transmit_in(now, w)
+                        .map(|transmit| (transmit, Some(w)))
+                })
+            } else {
+                self.core.poll_transmit(now).map(|t| (t, None))
+            };
+            match next {
+                Some((transmit, window)) => self.transmit(now, transmit, window),
                 None => break,
             }
         }
@@ -257,13 +334,16 @@ impl Sim {
         while let Some(notice) = self.core.poll_notice() {
             self.log(|| format!("notice {notice:?}"));
             self.check.on_notice(now, &notice, &self.core, &self.ingest);
+            if let Notice::WindowClosed { id, .. } = &notice {
+                self.windows.retain(|w| w != id);
+            }
             self.notices.push((now.monotonic, notice));
         }
     }
 
     /// Performs a request: the ingest reads it now and the answer is put
     /// on the network (or never comes, or is held).
-    fn transmit(&mut self, now: Now, transmit: Transmit) {
+    fn transmit(&mut self, now: Now, transmit: Transmit, window: Option<WindowId>) {
         let body = transmit.body.to_bytes();
         assert_eq!(
             transmit.body.to_json().len(),
@@ -280,7 +360,7 @@ impl Sim {
             body: &body,
         });
         let received = &self.ingest.requests[index];
-        self.check.on_transmit(now, &transmit, received);
+        self.check.on_transmit(now, &transmit, received, window);
         let plan = received.plan.clone();
         self.log(|| {
             format!(
@@ -405,6 +485,10 @@ impl Sim {
             Action::Flush(timeout) => drop(self.flush(timeout)),
             Action::Shutdown(timeout) => self.shutdown(timeout),
             Action::JumpWall(delta) => self.jump_wall(delta),
+            Action::Pause(paused) => self.pause(paused),
+            Action::OpenWindow(budget) => drop(self.open_window(budget)),
+            Action::Refuse(reason, count) => self.refuse(reason, count),
+            Action::DropPending => drop(self.drop_pending()),
         }
         true
     }

@@ -22,7 +22,7 @@ export function isPlainObject(value) {
  * The JSON text of `properties` (undefined when there are none), checked
  * against the core's `maxEventBytes` before it is copied into wasm memory.
  * Throws a TypeError (not an object, cyclic, BigInt) or a RangeError (too
- * large; counted by `core.noteTooLarge()`).
+ * large; counted by `core.noteRefused(0, 1)`).
  */
 export function propertiesJson(core, event, properties) {
   if (typeof event !== 'string') {
@@ -49,7 +49,7 @@ export function propertiesJson(core, event, properties) {
   // exceeds the limit. Refused here, without copying it into wasm.
   const max = core.maxEventBytes;
   if (json.length > max) {
-    core.noteTooLarge();
+    core.noteRefused(0, 1); // too_large
     throw new RangeError(
       `tidings: capture refused: the properties of "${event}" are ${json.length} characters of JSON, ` +
       `above maxEventBytes (${max}): trim them`,

@@ -13,11 +13,31 @@ function sleep(ms) {
   return { promise, cancel: () => clearTimeout(handle) };
 }
 
+/** Per core: the drains waiting for any answer (one drain's answer can end another). */
+const waiting = new WeakMap();
+
+function answered(core) {
+  const drains = waiting.get(core);
+  if (!drains) return;
+  waiting.delete(core);
+  for (const wake of drains) wake();
+}
+
+function anyAnswer(core) {
+  let drains = waiting.get(core);
+  if (!drains) waiting.set(core, (drains = new Set()));
+  let wake;
+  const promise = new Promise((resolve) => { wake = resolve; drains.add(resolve); });
+  return { promise, cancel: () => drains.delete(wake) };
+}
+
 /**
- * Drives `core` (a TidingsWorkersCore) until everything captured before
- * the call is delivered or dropped, or `budgetMs` runs out. Resolves
- * `{ completed, pending, dropped, elapsedMs }`. A bad budget throws (a
- * RangeError or TypeError); once started it does not reject.
+ * Drives `core` (a TidingsWorkersCore) through one delivery window: until
+ * everything captured before the call is delivered or dropped, or
+ * `budgetMs` runs out (the core decides which, and what becomes of what is
+ * left). Resolves `{ completed, pending, dropped, elapsedMs }`. A bad
+ * budget throws (a RangeError or TypeError); once started it does not
+ * reject.
  */
 export function drain(core, transport, budgetMs) {
   const budget = checkMillis('drain(budgetMs)', budgetMs, 30000,
@@ -27,19 +47,19 @@ export function drain(core, transport, budgetMs) {
 }
 
 async function run(core, transport, handle, started) {
-  const mine = new Set();
   for (;;) {
-    const step = core.drainStep(handle, mine.size);
+    const step = core.drainStep(handle);
     for (const t of step.transmits) {
-      const p = transport.send(t.token, t.url, t.method, t.headers, t.body, t.timeoutMs)
-        .finally(() => mine.delete(p));
-      mine.add(p);
+      transport.send(t.id, t.url, t.method, t.headers, t.body, t.timeoutMs, t.gzipUrl, t.gzipEncoding)
+        .finally(() => answered(core));
     }
     if (step.result) {
       return { ...step.result, elapsedMs: Date.now() - started };
     }
     const timer = sleep(step.waitMs);
-    await Promise.race([timer.promise, ...mine]);
+    const answer = anyAnswer(core);
+    await Promise.race([timer.promise, answer.promise]);
     timer.cancel();
+    answer.cancel();
   }
 }

@@ -24,6 +24,8 @@ export interface TidingsOptions {
   flushAt?: number;
   /** Send what is queued once the oldest event is this old. Default 1000. */
   flushIntervalMs?: number;
+  /** How long a due batch waits for more events (Kafka's `linger.ms`); a full batch, a retry, `flush()` and page hide never wait. Default 10 (ms); at most `flushIntervalMs`. */
+  lingerMs?: number;
   /** Most events in one request. Default 1000. */
   maxBatchEvents?: number;
   /** Most bytes in one request body. Default 2 MiB. */

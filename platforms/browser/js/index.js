@@ -9,9 +9,9 @@
 import init, { initSync, TidingsCore } from '../pkg/tidings_browser.js';
 import { describe, isPlainObject, loader, meterTags, propertiesJson } from './common.js';
 import { Identity, PageProperties } from './identity.js';
-import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { checkCaptureOptions, checkMillis, checkOptions, withOptionNames } from './options.js';
 import { Store } from './persist.js';
-import { Transport } from './transport.js';
+import { inBrowser, Transport } from './transport.js';
 
 const wasm = loader(init, initSync, new URL('../pkg/tidings_browser_bg.wasm', import.meta.url));
 
@@ -62,7 +62,6 @@ export class Tidings {
   /** Records captured while the store opens; null once it has. */
   #early = [];
   #ready;
-  #expired = 0;
   #flushes = new Map();
   #flushResults = new Map();
   #shutdown = null;
@@ -84,7 +83,13 @@ export class Tidings {
         "(the package's `workerd` export does this) and leave the option out",
       );
     }
-    const o = checkOptions(options, Object.keys(DEFAULTS));
+    // What the core shapes requests by: a browser sends CORS-simple ones
+    // (no preflight, so they go out even while the page unloads), and
+    // compresses them itself with CompressionStream.
+    const o = checkOptions(options, Object.keys(DEFAULTS), {
+      corsSimple: inBrowser,
+      adapterGzip: options?.compression !== false && typeof CompressionStream === 'function',
+    });
     const own = checkOwn(o.own);
     const host = {
       send: (...args) => this.#transport.send(...args),
@@ -95,7 +100,11 @@ export class Tidings {
       flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
       shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
     };
-    this.#core = new TidingsCore(o.host, o.apiKey, o.names, o.values, o.headers, host);
+    try {
+      this.#core = new TidingsCore(o.host, o.apiKey, o.names, o.values, o.headers, host);
+    } catch (e) {
+      throw withOptionNames(e);
+    }
     this.#transport = new Transport(this.#core, { compression: own.compression });
     this.#identity = new Identity({ prefix: own.storagePrefix, idleMs: own.sessionIdleMs, distinctId: o.distinctId });
     this.#page = own.pageProperties ? new PageProperties() : null;
@@ -239,13 +248,7 @@ export class Tidings {
 
   /** The delivery counters now, as a plain object. */
   stats() {
-    const s = JSON.parse(this.#core.stats());
-    if (this.#expired > 0) {
-      s.captured += this.#expired;
-      s.droppedTotal += this.#expired;
-      s.dropped.expired = this.#expired;
-    }
-    return s;
+    return JSON.parse(this.#core.stats());
   }
 
   /** The distinct id of events captured without one. */
@@ -308,7 +311,7 @@ export class Tidings {
     } catch {
       return;
     }
-    this.#expired += claimed.expired;
+    if (claimed.expired > 0) this.#core.noteRefused(1, claimed.expired); // expired
     for (const r of claimed.replay) {
       let id = null;
       try {

@@ -12,7 +12,7 @@ const COUNTS = [
 ];
 /** Durations in milliseconds. */
 const MILLIS = [
-  'flushIntervalMs', 'requestTimeoutMs', 'initialBackoffMs', 'maxBackoffMs',
+  'flushIntervalMs', 'lingerMs', 'requestTimeoutMs', 'initialBackoffMs', 'maxBackoffMs',
   'warningIntervalMs', 'meterFlushIntervalMs',
 ];
 const BOOLEANS = ['historicalMigration', 'geoipDisable'];
@@ -27,6 +27,26 @@ const MAX_MS = 9e12;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/** Options that are fields of the core's `retry` policy. */
+const RETRY = ['initialBackoffMs', 'maxBackoffMs', 'maxAttempts', 'jitter'];
+
+/**
+ * `error` with the core's field names in its message (flush_at,
+ * retry.max_backoff, ...) rewritten to the options they come from,
+ * longest first so that no replacement hits a prefix of a longer name.
+ */
+export function withOptionNames(error) {
+  if (!(error instanceof Error)) return error;
+  const names = [...COUNTS, ...MILLIS, ...BOOLEANS, 'apiKey', 'jitter'].map((js) => {
+    const snake = js.replace(/Ms$/, '').replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+    return [RETRY.includes(js) ? 'retry.' + snake : snake, js];
+  });
+  for (const [core, js] of names.sort((a, b) => b[0].length - a[0].length)) {
+    error.message = error.message.replaceAll(core, js);
+  }
+  return error;
+}
+
 function wrongType(name, expected, got) {
   return new TypeError(`tidings: option "${name}" must be ${expected}, got ${describe(got)}`);
 }
@@ -37,10 +57,13 @@ function given(v) {
 
 /**
  * Checks `options`; `extra` lists the adapter's own option names (returned
- * in `own`, unchecked). Returns what the wasm constructor takes: option
- * names comma-separated with their values, headers one name or value per line.
+ * in `own`, unchecked); `hostFacts` are booleans about the host that the
+ * core shapes requests by (`corsSimple`, `adapterGzip`, `deliveryWindows`),
+ * not user options.
+ * Returns what the wasm constructor takes: option names comma-separated
+ * with their values, headers one name or value per line.
  */
-export function checkOptions(options, extra = []) {
+export function checkOptions(options, extra = [], hostFacts = {}) {
   if (!isPlainObject(options)) {
     throw new TypeError(`tidings: options must be an object like { apiKey, host }, got ${describe(options)}`);
   }
@@ -100,6 +123,7 @@ export function checkOptions(options, extra = []) {
     }
     put(name, index);
   }
+  for (const [name, v] of Object.entries(hostFacts)) put(name, v ? 1 : 0);
   if (given(options.jitter)) {
     const v = options.jitter;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw wrongType('jitter', 'a finite number', v);

@@ -9,10 +9,9 @@ import { retryAfterSeconds } from './common.js';
 
 /** The Fetch spec's cap on all keepalive bodies in flight, per page. */
 export const KEEPALIVE_BUDGET = 64 * 1024;
-/** Smaller bodies are not worth compressing. */
-const MIN_COMPRESS_BYTES = 1024;
+/** Whether this is a browser (a page or a Web Worker): keepalive applies, and requests are CORS-simple. */
+export const inBrowser = typeof document !== 'undefined' || typeof importScripts === 'function';
 
-const inBrowser = typeof document !== 'undefined' || typeof importScripts === 'function';
 
 /** gzip through CompressionStream; rejects where it is missing or broken. */
 async function gzip(bytes) {
@@ -72,43 +71,32 @@ export class Transport {
   }
 
   /**
-   * Performs one request (the core's `send` hook; `headers` alternates
-   * names and values, one per line) and reports its answer to the core.
-   * The promise resolves once it is reported; it never rejects.
+   * Performs one request as the core shaped it (the core's `send` hook;
+   * `headers` alternates names and values, one per line) and reports its
+   * answer to the core. `gzipUrl` and `gzipEncoding` are the request's
+   * compressed form, for a body worth compressing: where to send it, and
+   * whether to add `Content-Encoding: gzip`. The promise resolves
+   * once the answer is reported; it never rejects.
    */
-  send(token, url, method, headers, body, timeoutMs) {
-    return this.#send(token, url, method, headers, body, timeoutMs).catch((e) => {
-      this.core.answerError(token, false, String((e && e.message) || e));
+  send(id, url, method, headers, body, timeoutMs, gzipUrl, gzipEncoding) {
+    return this.#send(id, url, method, headers, body, timeoutMs, gzipUrl, gzipEncoding).catch((e) => {
+      this.core.answerError(id, false, String((e && e.message) || e));
     });
   }
 
-  async #send(token, url, method, headerLines, body, timeoutMs) {
+  async #send(id, url, method, headerLines, body, timeoutMs, gzipUrl, gzipEncoding) {
     const headers = {};
-    const headerList = headerLines === '' ? [] : headerLines.split('\n');
-    for (let i = 0; i + 1 < headerList.length; i += 2) {
-      // Browsers set User-Agent themselves (and some refuse it).
-      if (inBrowser && headerList[i].toLowerCase() === 'user-agent') continue;
-      headers[headerList[i]] = headerList[i + 1];
-    }
-    if (inBrowser && url.endsWith('/batch/')) {
-      // PostHog v0 carries the key in the body: a CORS-safelisted content
-      // type needs no preflight, so the request can go out even while the
-      // page unloads (as sendBeacon's would).
-      headers['Content-Type'] = 'text/plain';
-    }
-    if (!this.#unloading && body.length >= MIN_COMPRESS_BYTES) {
+    const list = headerLines === '' ? [] : headerLines.split('\n');
+    for (let i = 0; i + 1 < list.length; i += 2) headers[list[i]] = list[i + 1];
+    if (gzipUrl !== undefined && !this.#unloading) {
       // Compressing takes tasks, and the document may be gone before they
       // end: once the page is hidden the body goes out as it is, from the
       // pagehide handler's own microtasks, while fetch still works.
       const packed = await Promise.race([this.#compress.then((ok) => (ok ? gzip(body) : null)), this.#hidden]);
       if (packed) {
         body = packed;
-        if (inBrowser) {
-          // The query, not Content-Encoding: a header would need a preflight.
-          url += (url.includes('?') ? '&' : '?') + 'compression=gzip-js';
-        } else {
-          headers['Content-Encoding'] = 'gzip';
-        }
+        url = gzipUrl;
+        if (gzipEncoding) headers['Content-Encoding'] = 'gzip';
       }
     }
     const keepalive = inBrowser && this.#keepaliveBytes + body.length <= KEEPALIVE_BUDGET;
@@ -125,7 +113,7 @@ export class Transport {
       });
     } catch (e) {
       const timedOut = e != null && (e.name === 'TimeoutError' || e.name === 'AbortError');
-      this.core.answerError(token, timedOut, String((e && e.message) || e));
+      this.core.answerError(id, timedOut, String((e && e.message) || e));
       return;
     } finally {
       if (keepalive) this.#keepaliveBytes -= body.length;
@@ -137,6 +125,6 @@ export class Transport {
     } catch {
       answer = undefined;
     }
-    this.core.answer(token, response.status, retryAfterSeconds(response.headers.get('retry-after')), answer);
+    this.core.answer(id, response.status, retryAfterSeconds(response.headers.get('retry-after')), answer);
   }
 }

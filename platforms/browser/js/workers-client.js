@@ -5,7 +5,7 @@
 
 import { TidingsWorkersCore } from '../pkg-workers/tidings_workers.js';
 import { describe, isPlainObject, meterTags, propertiesJson, randomId } from './common.js';
-import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { checkCaptureOptions, checkMillis, checkOptions, withOptionNames } from './options.js';
 import { drain } from './drain.js';
 import { Transport } from './transport.js';
 
@@ -33,8 +33,13 @@ export class Tidings {
       }
       options = rest;
     }
-    const o = checkOptions(options);
-    this.#core = new TidingsWorkersCore(o.host, o.apiKey, o.names, o.values, o.headers);
+    // The core sends only within drains: the host works only in waitUntil.
+    const o = checkOptions(options, [], { deliveryWindows: true });
+    try {
+      this.#core = new TidingsWorkersCore(o.host, o.apiKey, o.names, o.values, o.headers);
+    } catch (e) {
+      throw withOptionNames(e);
+    }
     // The browser build's fetch path. No compression here: it costs CPU on
     // every request, and its one-time check would start async work at a
     // Worker's global scope, which workerd refuses.

@@ -4,18 +4,20 @@
 //! calls, timer callbacks and fetch completions take turns on the event
 //! loop.
 //!
-//! Requests and notices go to the JavaScript host (`js/index.js`), which
-//! performs each request with the global `fetch` (keepalive budget,
-//! compression, offline pauses, unload) and reports the answer back with
-//! `answer` / `answerError`. Calls into the host happen after the state is
-//! released, so the host may call back in.
+//! Every delivery decision (batching, linger, retries, pauses) is the
+//! core's: this is only its loop. Requests and notices go to the
+//! JavaScript host (`js/index.js`), which performs each request with the
+//! global `fetch` (keepalive budget, compression, unload) and reports the
+//! answer back with `answer` / `answerError` under the request's id. Calls
+//! into the host happen after the state is released, so the host may call
+//! back in.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
-use tidings::{Core, DeadlineReason, Instant, Notice, Now, RequestId, Transmit};
+use tidings::{Core, Instant, Notice, Now, Transmit};
 use wasm_bindgen::prelude::*;
 
 use crate::error::error;
@@ -30,16 +32,18 @@ extern "C" {
     pub type Host;
 
     /// Performs one request; the answer comes back through
-    /// `TidingsCore.answer(token, ...)` or `answerError(token, ...)`.
+    /// `TidingsCore.answer(id, ...)` or `answerError(id, ...)`.
     #[wasm_bindgen(method, catch)]
     fn send(
         this: &Host,
-        token: u32,
+        id: f64,
         url: &str,
         method: &str,
         headers: &str,
         body: Vec<u8>,
         timeout_ms: f64,
+        gzip_url: Option<String>,
+        gzip_encoding: bool,
     ) -> Result<(), JsValue>;
 
     /// Events that are resolved: delivered, or dropped (counted in stats);
@@ -67,25 +71,16 @@ pub struct Inner {
     host: Host,
     /// `performance.now()` when the client started: the core's origin.
     origin_ms: f64,
-    /// While false (the browser is offline) no request is started; what
-    /// is due waits in the queue.
-    pub online: bool,
     timer: Option<Timer>,
     /// The timer whose callback is running: dropped at the next arm, never
     /// from inside its own callback.
     fired: Option<Timer>,
-    /// Requests handed to the host, by token.
-    requests: Vec<(u32, RequestId)>,
-    next_token: u32,
-    /// Captures the JS wrapper refused before they reached the core (a
-    /// string longer than `maxEventBytes`, not copied into wasm memory).
-    pub refused_too_large: u64,
 }
 
 /// What a drain asks of the host, done once the state is released.
 #[derive(Default)]
 struct Actions {
-    transmits: Vec<(u32, Transmit)>,
+    transmits: Vec<Transmit>,
     /// Comma-separated uuids.
     delivered: String,
     dropped: String,
@@ -100,12 +95,8 @@ impl Inner {
             core,
             host,
             origin_ms: js::monotonic_ms(),
-            online: true,
             timer: None,
             fired: None,
-            requests: Vec::new(),
-            next_token: 0,
-            refused_too_large: 0,
         }))
     }
 
@@ -114,16 +105,10 @@ impl Inner {
         js::now(self.origin_ms)
     }
 
-    /// Collects the core's outputs after an input; starts requests only
-    /// when `send` and online.
-    fn drain(&mut self, now: Now, send: bool, shared: &Shared, out: &mut Actions) {
-        if send && self.online {
-            while let Some(transmit) = self.core.poll_transmit(now) {
-                let token = self.next_token;
-                self.next_token = self.next_token.wrapping_add(1);
-                self.requests.push((token, transmit.id));
-                out.transmits.push((token, transmit));
-            }
+    /// Collects the core's outputs after an input.
+    fn drain(&mut self, now: Now, shared: &Shared, out: &mut Actions) {
+        while let Some(transmit) = self.core.poll_transmit(now) {
+            out.transmits.push(transmit);
         }
         while let Some(notice) = self.core.poll_notice() {
             match notice {
@@ -143,6 +128,7 @@ impl Inner {
                     });
                 }
                 Notice::Warning { .. } => out.warnings.extend(notice.log_message()),
+                _ => {}
             }
         }
         self.arm(now.monotonic, shared);
@@ -158,21 +144,7 @@ impl Inner {
             self.timer = None;
             return;
         };
-        let mut at = deadline.at;
-        if deadline.reason == DeadlineReason::SendQueue {
-            // A burst of captures crosses `flushAt` again and again, and
-            // answers keep arriving: wait a few milliseconds so that one
-            // request carries what a burst queued.
-            // Each request costs the page's main thread about a millisecond
-            // (fetch, then its answer), far more than the events themselves.
-            at = at.max(now.saturating_add(COALESCE));
-        }
-        if !self.online && is_send(deadline.reason) {
-            // Offline, a due send would re-arm at 0 ms forever: look again
-            // in a second instead (flush and shutdown timeouts keep that
-            // granularity); `setOnline(true)` drives the core at once.
-            at = at.max(now.saturating_add(OFFLINE_RECHECK));
-        }
+        let at = deadline.at;
         if self.timer.as_ref().is_some_and(|t| t.at <= at) {
             return;
         }
@@ -185,26 +157,14 @@ impl Inner {
             at,
         });
     }
-
-    /// Finds the core's request for a host token (once).
-    pub fn take_request(&mut self, token: u32) -> Option<RequestId> {
-        let i = self.requests.iter().position(|(t, _)| *t == token)?;
-        Some(self.requests.swap_remove(i).1)
-    }
 }
 
 /// Feeds one input to the core, drains it and arms the timer, then (with
 /// the state released) hands requests and notices to the host.
-/// `send: false` defers requests to the timer, which coalesces a burst of
-/// captures into full batches.
-pub fn drive<R>(
-    shared: &Shared,
-    send: bool,
-    input: impl FnOnce(&mut Inner, Now) -> R,
-) -> Result<R, JsValue> {
+pub fn drive<R>(shared: &Shared, input: impl FnOnce(&mut Inner, Now) -> R) -> Result<R, JsValue> {
     let mut input = Some(input);
     let mut result = None;
-    drive_once(shared, send, &mut |inner, now| {
+    drive_once(shared, &mut |inner, now| {
         if let Some(input) = input.take() {
             result = Some(input(inner, now));
         }
@@ -214,11 +174,7 @@ pub fn drive<R>(
 
 /// [`drive`]'s body, compiled once (not per input: it is large).
 #[inline(never)]
-fn drive_once(
-    shared: &Shared,
-    send: bool,
-    input: &mut dyn FnMut(&mut Inner, Now),
-) -> Result<(), JsValue> {
+fn drive_once(shared: &Shared, input: &mut dyn FnMut(&mut Inner, Now)) -> Result<(), JsValue> {
     let mut out = Actions::default();
     let host = {
         let mut inner = shared.try_borrow_mut().map_err(|_| {
@@ -226,22 +182,28 @@ fn drive_once(
         })?;
         let now = inner.now();
         input(&mut inner, now);
-        inner.drain(now, send, shared, &mut out);
+        inner.drain(now, shared, &mut out);
         Host::from(JsValue::from(&inner.host))
     };
     for line in out.warnings {
         js::console_warn(&line);
     }
-    for (token, t) in out.transmits {
+    for t in out.transmits {
         let headers = js::header_lines(&t.headers);
         let timeout_ms = t.timeout.as_millis() as f64;
+        let (gzip_url, gzip_encoding) = match t.gzipped {
+            Some(g) => (Some(g.url), g.content_encoding),
+            None => (None, false),
+        };
         if let Err(e) = host.send(
-            token,
+            t.id.as_u64() as f64,
             &t.url,
             t.method,
             &headers,
             t.body.to_bytes(),
             timeout_ms,
+            gzip_url,
+            gzip_encoding,
         ) {
             js::console_warn(&format!(
                 "tidings: the send hook threw: {}",
@@ -280,26 +242,7 @@ fn on_timer(shared: &Shared) {
         // fired timer's callback has returned long ago: dropped here.
         inner.fired = inner.timer.take();
     }
-    let _ = drive(shared, true, |inner, now| inner.core.handle_timeout(now));
-}
-
-/// How long a due batch waits for more captures and answers (`flush()` and
-/// pagehide still send at once).
-const COALESCE: Duration = Duration::from_millis(10);
-
-/// While offline, how often the timer looks at a core whose next deadline
-/// is a send.
-const OFFLINE_RECHECK: Duration = Duration::from_secs(1);
-
-/// Deadlines that only start requests (nothing to do while offline).
-fn is_send(reason: DeadlineReason) -> bool {
-    matches!(
-        reason,
-        DeadlineReason::SendQueue
-            | DeadlineReason::Retry
-            | DeadlineReason::RateLimitPause
-            | DeadlineReason::Backoff
-    )
+    let _ = drive(shared, |inner, now| inner.core.handle_timeout(now));
 }
 
 /// How long `flush()` and `shutdown()` wait when given no timeout.

@@ -66,6 +66,7 @@ pub fn set(target: &Object, key: &str, value: &JsValue) {
 
 /// A request's headers for the JS transport (`js/transport.js`): names and
 /// values alternating, one per line (header values hold no line breaks).
+#[inline(never)]
 pub fn header_lines(headers: &[(String, String)]) -> String {
     let mut lines = String::new();
     for (name, value) in headers {

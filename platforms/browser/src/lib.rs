@@ -40,18 +40,18 @@ use wasm_bindgen::prelude::*;
 #[cfg(feature = "timers")]
 pub use crate::driver::Host;
 use crate::error::{range_error, type_error};
-use crate::options::js_names;
 #[cfg(feature = "timers")]
 pub use crate::timers::TidingsCore;
 #[cfg(feature = "workers")]
 pub use crate::workers::TidingsWorkersCore;
 
-/// Counts captures the wrapper refused as too large before they reached
-/// the core: captured, and dropped as `too_large`.
-fn add_refused_too_large(stats: &mut Stats, refused: u64) {
-    if refused > 0 {
-        stats.captured += refused;
-        stats.dropped.add(tidings::DropReason::TooLarge, refused);
+/// The reason of a refusal the JS wrapper made before calling into wasm:
+/// `0` a capture whose JSON is longer than `maxEventBytes` (`too_large`),
+/// `1` persisted events past their maximum age (`expired`).
+fn refused_reason(kind: u32) -> tidings::DropReason {
+    match kind {
+        1 => tidings::DropReason::Expired,
+        _ => tidings::DropReason::TooLarge,
     }
 }
 
@@ -88,9 +88,8 @@ fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, 
         Err(e @ CaptureError::InvalidEvent(_)) => {
             Err(type_error(&format!("tidings: capture refused: {e}")))
         }
-        Err(e @ CaptureError::TooLarge { .. }) => Err(range_error(&format!(
-            "tidings: capture refused: {}",
-            js_names(&e.to_string())
+        Err(CaptureError::TooLarge { size, max }) => Err(range_error(&format!(
+            "tidings: capture refused: the event is {size} bytes encoded, above maxEventBytes ({max}): trim its properties"
         ))),
         Err(_) => Ok(None),
     }

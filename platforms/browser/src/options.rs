@@ -13,55 +13,13 @@ use crate::error::range_error;
 /// The adapter's name in `$lib` and `PostHog-Sdk-Info`.
 pub const LIB_NAME: &str = "tidings-browser";
 
-/// Core field names (as in `ConfigError::field` and its messages) and the
-/// JavaScript option names they come from. Longer names first, so that
-/// rewriting a message never replaces a prefix of a longer name.
-pub const NAMES: &[(&str, &str)] = &[
-    ("meter_flush_interval", "meterFlushIntervalMs"),
-    ("meter_flush_keys", "meterFlushKeys"),
-    ("retry.initial_backoff", "initialBackoffMs"),
-    ("retry.max_attempts", "maxAttempts"),
-    ("retry.max_backoff", "maxBackoffMs"),
-    ("retry.jitter", "jitter"),
-    ("historical_migration", "historicalMigration"),
-    ("warning_interval", "warningIntervalMs"),
-    ("max_batch_events", "maxBatchEvents"),
-    ("max_queue_events", "maxQueueEvents"),
-    ("max_batch_bytes", "maxBatchBytes"),
-    ("max_event_bytes", "maxEventBytes"),
-    ("max_queue_bytes", "maxQueueBytes"),
-    ("request_timeout", "requestTimeoutMs"),
-    ("flush_interval", "flushIntervalMs"),
-    ("geoip_disable", "geoipDisable"),
-    ("max_in_flight", "maxInFlight"),
-    ("flush_at", "flushAt"),
-    ("api_key", "apiKey"),
-    ("overflow", "overflow"),
-    ("protocol", "protocol"),
-    ("headers", "headers"),
-    ("host", "host"),
-];
-
-/// Rewrites the core's snake_case field names in `text` to option names.
-pub fn js_names(text: &str) -> String {
-    let mut out = text.to_owned();
-    for (core, js) in NAMES {
-        if core != js {
-            out = out.replace(core, js);
-        }
-    }
-    out
-}
-
-/// A `ConfigError` as a thrown `RangeError` naming the option.
+/// A `ConfigError` as a thrown `RangeError` naming the field. The core's
+/// snake_case names are rewritten to option names by `js/options.js`
+/// (`jsNames`): the table costs less there than in the wasm module.
 pub fn config_error(e: &ConfigError) -> JsValue {
-    let option = NAMES
-        .iter()
-        .find(|(core, _)| *core == e.field)
-        .map_or(e.field, |(_, js)| js);
     range_error(&format!(
-        "tidings: invalid option \"{option}\": {}",
-        js_names(&e.problem)
+        "tidings: invalid option \"{}\": {}",
+        e.field, e.problem
     ))
 }
 
@@ -87,6 +45,10 @@ pub fn config(
     c.flush_at = 50;
     c.max_queue_events = 10_000;
     c.max_queue_bytes = 16 * 1024 * 1024;
+    // Each request costs the page's main thread about a millisecond (fetch,
+    // then its answer), far more than the events in it: a due batch waits
+    // a little so that a burst goes out in a few requests.
+    c.linger = Duration::from_millis(10);
     for (name, &v) in names.split(',').zip(values) {
         // `as` saturates (NaN becomes 0): never a panic.
         let n = v as usize;
@@ -102,6 +64,7 @@ pub fn config(
             "maxAttempts" => c.retry.max_attempts = v as u32,
             "meterFlushKeys" => c.meter_flush_keys = n,
             "flushIntervalMs" => c.flush_interval = ms,
+            "lingerMs" => c.linger = ms,
             "requestTimeoutMs" => c.request_timeout = ms,
             "initialBackoffMs" => c.retry.initial_backoff = ms,
             "maxBackoffMs" => c.retry.max_backoff = ms,
@@ -110,6 +73,10 @@ pub fn config(
             "jitter" => c.retry.jitter = v,
             "historicalMigration" => c.historical_migration = v != 0.0,
             "geoipDisable" => c.geoip_disable = v != 0.0,
+            // Facts about the host (js/index.js), not user options.
+            "corsSimple" => c.cors_simple = v != 0.0,
+            "adapterGzip" => c.adapter_gzip = v != 0.0,
+            "deliveryWindows" => c.delivery_windows = v != 0.0,
             "protocol" => {
                 c.protocol = match n {
                     1 => Protocol::PostHogV1,
@@ -131,28 +98,6 @@ pub fn config(
     while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
         c.headers.push((name.to_owned(), value.to_owned()));
     }
-    c.validate().map_err(|e| config_error(&e))?;
+    // The core validates it (Core::new).
     Ok(c)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn core_messages_use_option_names() {
-        assert_eq!(
-            js_names("(200) is larger than max_batch_events (100): lower flush_at"),
-            "(200) is larger than maxBatchEvents (100): lower flushAt"
-        );
-        assert_eq!(js_names("retry.max_backoff"), "maxBackoffMs");
-    }
-
-    #[test]
-    fn every_core_field_maps_to_a_distinct_option() {
-        let mut js: Vec<&str> = NAMES.iter().map(|(_, j)| *j).collect();
-        js.sort_unstable();
-        js.dedup();
-        assert_eq!(js.len(), NAMES.len());
-    }
 }

@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
-use tidings::{Response, TransportError};
+use tidings::{RequestId, Response, TransportError};
 use wasm_bindgen::prelude::*;
 
 use crate::driver::{self, DEFAULT_WAIT, Host, Shared, drive};
 use crate::error::error;
-use crate::{
-    add_refused_too_large, build_event, capture_result, meter_result, new_core, stats_json,
-};
+use crate::{build_event, capture_result, meter_result, new_core, stats_json};
 
 /// The wasm side of `Tidings` (see `js/index.js`): one core and its timer.
 /// Usable directly, but the wrapper is the supported API.
@@ -68,9 +66,7 @@ impl TidingsCore {
             session_id,
             window_id,
         )?;
-        let result = drive(&self.shared, false, |inner, now| {
-            inner.core.capture(now, event)
-        })?;
+        let result = drive(&self.shared, |inner, now| inner.core.capture(now, event))?;
         capture_result(result)
     }
 
@@ -85,7 +81,7 @@ impl TidingsCore {
         value: f64,
         tags_json: Option<String>,
     ) -> Result<(), JsValue> {
-        meter_result(drive(&self.shared, false, |inner, now| {
+        meter_result(drive(&self.shared, |inner, now| {
             inner
                 .core
                 .count_json(now, &tenant, &metric, value, tags_json.as_deref())
@@ -100,7 +96,7 @@ impl TidingsCore {
         value: f64,
         tags_json: Option<String>,
     ) -> Result<(), JsValue> {
-        meter_result(drive(&self.shared, false, |inner, now| {
+        meter_result(drive(&self.shared, |inner, now| {
             inner
                 .core
                 .gauge_json(now, &tenant, &metric, value, tags_json.as_deref())
@@ -111,7 +107,7 @@ impl TidingsCore {
     /// queue); returns how many entries it had.
     #[wasm_bindgen(js_name = flushMeters)]
     pub fn flush_meters(&self) -> Result<f64, JsValue> {
-        drive(&self.shared, true, |inner, now| {
+        drive(&self.shared, |inner, now| {
             inner.core.flush_meters(now).len() as f64
         })
     }
@@ -136,10 +132,10 @@ impl TidingsCore {
             .map(|d| d.as_micros() as f64 / 1000.0)
     }
 
-    /// Reports the answer to the request handed out as `token`.
+    /// Reports the answer to the request handed out as `id`.
     pub fn answer(
         &self,
-        token: u32,
+        id: f64,
         status: f64,
         retry_after: Option<String>,
         body: Option<Vec<u8>>,
@@ -154,51 +150,58 @@ impl TidingsCore {
             retry_after,
             body: body.unwrap_or_default(),
         };
-        self.report(token, Ok(response))
+        self.report(id, Ok(response))
     }
 
     /// Reports that a request got no answer: `timedOut` for an abort at its
     /// timeout, otherwise a connection error described by `message`.
     #[wasm_bindgen(js_name = answerError)]
-    pub fn answer_error(
-        &self,
-        token: u32,
-        timed_out: bool,
-        message: String,
-    ) -> Result<(), JsValue> {
+    pub fn answer_error(&self, id: f64, timed_out: bool, message: String) -> Result<(), JsValue> {
         let error = if timed_out {
             TransportError::Timeout
         } else {
             TransportError::Connection(message)
         };
-        self.report(token, Err(error))
+        self.report(id, Err(error))
     }
 
-    /// Feeds an answer to the core. It starts no request itself: the timer
-    /// does (a due batch waits `COALESCE`), so the answers arriving during a
-    /// burst do not each start a small request.
-    fn report(&self, token: u32, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
-        drive(&self.shared, false, |inner, now| {
-            if let Some(id) = inner.take_request(token) {
-                inner.core.handle_response(now, id, outcome);
+    /// Feeds an answer to the core (an id it does not know is ignored).
+    fn report(&self, id: f64, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
+        // `as` saturates: a bogus number is just an unknown id.
+        let id = RequestId::from_u64(id as u64);
+        drive(&self.shared, |inner, now| {
+            inner.core.handle_response(now, id, outcome)
+        })
+    }
+
+    /// Pauses (`false`) or resumes (`true`) sending: the page went offline
+    /// or came back. Nothing is dropped while paused (see `Core::pause`).
+    #[wasm_bindgen(js_name = setOnline)]
+    pub fn set_online(&self, online: bool) -> Result<(), JsValue> {
+        drive(&self.shared, |inner, now| {
+            if online {
+                inner.core.resume(now)
+            } else {
+                inner.core.pause(now)
             }
         })
     }
 
-    /// Pauses (`false`) or resumes (`true`) starting requests: the page
-    /// went offline or came back. Nothing is dropped while paused.
-    #[wasm_bindgen(js_name = setOnline)]
-    pub fn set_online(&self, online: bool) -> Result<(), JsValue> {
-        drive(&self.shared, true, |inner, _| inner.online = online)
-    }
-
-    /// Counts a capture the wrapper refused before calling into wasm (its
-    /// JSON is longer than `maxEventBytes`).
-    #[wasm_bindgen(js_name = noteTooLarge)]
-    pub fn note_too_large(&self) {
-        if let Ok(mut inner) = self.shared.try_borrow_mut() {
-            inner.refused_too_large += 1;
-        }
+    /// Counts `count` events the wrapper refused before calling into wasm
+    /// (see [`crate::refused_reason`]: JSON longer than `maxEventBytes`, or
+    /// persisted events past their maximum age).
+    /// It only counts: a warning it causes is logged by the next drain.
+    #[wasm_bindgen(js_name = noteRefused)]
+    pub fn note_refused(&self, kind: u32, count: f64) -> Result<(), JsValue> {
+        let mut inner = self
+            .shared
+            .try_borrow_mut()
+            .map_err(|_| error("tidings: called from inside one of its own callbacks"))?;
+        let now = inner.now();
+        inner
+            .core
+            .refuse(now, crate::refused_reason(kind), count as u64);
+        Ok(())
     }
 
     /// `maxEventBytes` after defaults.
@@ -216,7 +219,7 @@ impl TidingsCore {
     /// `-1` when the client is shut down (nothing to wait for).
     pub fn flush(&self, timeout_ms: Option<f64>) -> Result<f64, JsValue> {
         let timeout = wait_time(timeout_ms);
-        drive(&self.shared, true, |inner, now| {
+        drive(&self.shared, |inner, now| {
             if inner.core.is_shut_down() {
                 -1.0
             } else {
@@ -230,7 +233,7 @@ impl TidingsCore {
     /// dropped)` follows (again on every later call).
     pub fn shutdown(&self, timeout_ms: Option<f64>) -> Result<(), JsValue> {
         let timeout = wait_time(timeout_ms);
-        drive(&self.shared, true, |inner, now| {
+        drive(&self.shared, |inner, now| {
             inner.core.shutdown(now, timeout);
         })
     }
@@ -244,9 +247,7 @@ impl TidingsCore {
             .shared
             .try_borrow()
             .map_err(|_| error("tidings: stats() called from inside a tidings callback"))?;
-        let mut stats = inner.core.stats();
-        add_refused_too_large(&mut stats, inner.refused_too_large);
-        Ok(stats_json(&stats))
+        Ok(stats_json(&inner.core.stats()))
     }
 }
 

@@ -339,7 +339,12 @@ test('two tabs open together over persisted events: each event is sent once', as
     const fromC = await c.evaluate(() => Array.from({ length: 10 }, (_, i) => window.tidings.capture('tab C', { i })));
     const explain = async () => JSON.stringify(await Promise.all([b, c].map((p) => p.evaluate(() => window.tidings.stats()))));
     await arrivedOnce(collector, [...fromA, ...fromB, ...fromC], 10_000, explain);
-    const [sb, sc] = await Promise.all([b, c].map((p) => p.evaluate(() => window.tidings.stats())));
+    // The collector stores a batch before its answer reaches the tab.
+    const settled = async () => {
+      const all = await Promise.all([b, c].map((p) => p.evaluate(() => window.tidings.stats())));
+      return all.every((s) => s.delivered === s.captured) ? all : null;
+    };
+    const [sb, sc] = await waitFor(settled, 5_000, 'both tabs to hear every answer');
     const replayed = [sb.captured - 10, sc.captured - 10];
     // Tab A may deliver a few itself if `online` reaches it before its
     // pagehide; the rest is replayed, by one tab.

@@ -13,15 +13,18 @@ use tidings::{
 
 use crate::clock::Clock;
 
-/// While captures keep coming, the worker looks at the core at least this
-/// often, and a capture does not wake it for a deadline it will reach
-/// within this much anyway. Waking a sleeping thread costs the capturing
-/// thread a syscall and often a context switch (microseconds); a batch
-/// sent up to a millisecond later costs nothing.
-pub(crate) const COALESCE: Duration = Duration::from_millis(1);
+/// A thread-wake parameter, not a batching decision (batches wait as the
+/// core's `Config::linger` says): while captures keep coming, the worker
+/// looks at the core at least this often, and a capture does not wake it
+/// for a deadline it will reach within this much anyway. Waking a
+/// sleeping thread costs the capturing thread a syscall and often a
+/// context switch (microseconds); looking a millisecond later costs
+/// nothing.
+pub(crate) const WAKE_SLACK: Duration = Duration::from_millis(1);
 
-/// How long after the last capture the worker keeps checking every
-/// [`COALESCE`], before it sleeps until the core's own next deadline.
+/// A thread-wake parameter too: how long after the last capture the
+/// worker keeps looking every [`WAKE_SLACK`] (instead of being woken by
+/// each capture), before it sleeps until the core's own next deadline.
 pub(crate) const BUSY_WINDOW: Duration = Duration::from_millis(10);
 
 /// What the worker's channel carries.
@@ -92,11 +95,11 @@ impl State {
     /// captures sends one wake, or none while the worker is checking anyway.
     pub(crate) fn captured(&mut self, now: Instant, inbox: &Sender<Msg>) {
         self.last_capture = now;
-        // A wake is on its way, or the worker looks within COALESCE anyway.
+        // A wake is on its way, or the worker looks within WAKE_SLACK anyway.
         if self.wake_sent
             || self
                 .sleeps_until
-                .is_some_and(|s| s <= now.saturating_add(COALESCE))
+                .is_some_and(|s| s <= now.saturating_add(WAKE_SLACK))
         {
             return;
         }
@@ -105,21 +108,21 @@ impl State {
         };
         if self
             .sleeps_until
-            .is_none_or(|sleep| deadline.at.saturating_add(COALESCE) < sleep)
+            .is_none_or(|sleep| deadline.at.saturating_add(WAKE_SLACK) < sleep)
         {
             self.wake(inbox);
         }
     }
 
     /// When the worker should wake next by itself: the core's deadline, or
-    /// sooner while captures are flowing (see [`COALESCE`]).
+    /// sooner while captures are flowing (see [`WAKE_SLACK`]).
     pub(crate) fn next_wake(&self, now: Instant) -> Option<Instant> {
         let deadline = self.core.poll_timeout().map(|d| d.at);
         let flowing = now.saturating_duration_since(self.last_capture) < BUSY_WINDOW;
         if !flowing {
             return deadline;
         }
-        let check = now.saturating_add(COALESCE);
+        let check = now.saturating_add(WAKE_SLACK);
         Some(deadline.map_or(check, |at| at.min(check)))
     }
 
@@ -151,7 +154,7 @@ impl State {
                         .extend(self.shutdown_waiters.drain(..).map(|w| (w, outcome)));
                 }
                 Notice::Warning { .. } => out.log_lines.extend(notice.log_message()),
-                Notice::Delivered { .. } | Notice::Dropped { .. } => {}
+                _ => {}
             }
         }
     }
