@@ -32,7 +32,7 @@ function anyAnswer(core) {
 }
 
 /**
- * Drives `core` (a TidingsWorkersCore) through one delivery window: until
+ * Drives `core` (a WindowDriver) through one delivery window: until
  * everything captured before the call is delivered or dropped, or
  * `budgetMs` runs out (the core decides which, and what becomes of what is
  * left). Resolves `{ completed, pending, dropped, elapsedMs }`. A bad

@@ -9,7 +9,8 @@ export function load(source?: URL | string | Response | BufferSource | WebAssemb
 export function loadSync(module: BufferSource | WebAssembly.Module): void;
 
 /** Options of `new Tidings(options)`. Unknown names and wrong types throw. */
-export interface TidingsOptions {
+/** The options both builds take (the core's). */
+export interface CoreOptions {
   /** Ingestion URL: `https://host[:port][/prefix]` (plain `http://` only to loopback). For `protocol: 'json'`, the full endpoint URL. */
   host: string;
   /** Project API key; required for the PostHog protocols. */
@@ -60,6 +61,10 @@ export interface TidingsOptions {
   meterFlushKeys?: number;
   /** Usage metering: close the window this long after its first update. Default 10 000. */
   meterFlushIntervalMs?: number;
+}
+
+/** Options of the browser build: the core's, and the browser's own. */
+export interface TidingsOptions extends CoreOptions {
   /**
    * Where events not yet acknowledged are kept across page loads (replayed
    * by the next page of the site, never by two tabs): `'indexeddb'`

@@ -6,10 +6,11 @@
 // Cloudflare Workers use ./workers.js (the package's `workerd` export).
 // See index.d.ts for the documented API.
 
-import init, { initSync, TidingsCore } from '../pkg/tidings_browser.js';
-import { describe, isPlainObject, loader, meterTags, propertiesJson } from './common.js';
+import init, { initSync, TimerDriver } from '../pkg/tidings_browser.js';
+import { ClientBase, newDriver } from './client-base.js';
+import { describe, isPlainObject, loader, propertiesJson } from './common.js';
 import { Identity, PageProperties } from './identity.js';
-import { checkCaptureOptions, checkMillis, checkOptions, withOptionNames } from './options.js';
+import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
 import { Store } from './persist.js';
 import { inBrowser, Transport } from './transport.js';
 
@@ -52,7 +53,7 @@ function checkOwn(own) {
   return o;
 }
 
-export class Tidings {
+export class Tidings extends ClientBase {
   #core;
   #transport;
   #identity;
@@ -100,11 +101,9 @@ export class Tidings {
       flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
       shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
     };
-    try {
-      this.#core = new TidingsCore(o.host, o.apiKey, o.names, o.values, o.headers, host);
-    } catch (e) {
-      throw withOptionNames(e);
-    }
+    const core = newDriver(() => new TimerDriver(o.host, o.apiKey, o.names, o.values, o.headers, host));
+    super(core);
+    this.#core = core;
     this.#transport = new Transport(this.#core, { compression: own.compression });
     this.#identity = new Identity({ prefix: own.storagePrefix, idleMs: own.sessionIdleMs, distinctId: o.distinctId });
     this.#page = own.pageProperties ? new PageProperties() : null;
@@ -204,29 +203,6 @@ export class Tidings {
     return this.#shutdown;
   }
 
-  /**
-   * Adds `value` to the counter `(tenant, metric, tags)` of the current
-   * metering window (one `usage` event per key when the window closes).
-   */
-  count(tenant, metric, value, tags) {
-    this.#core.count(tenant, metric, value, meterTags('count', tenant, metric, value, tags));
-  }
-
-  /** Sets the gauge `(tenant, metric, tags)`: the window keeps the last value. */
-  gauge(tenant, metric, value, tags) {
-    this.#core.gauge(tenant, metric, value, meterTags('gauge', tenant, metric, value, tags));
-  }
-
-  /** Closes the metering window now; returns how many entries it had. */
-  flushMeters() {
-    return this.#core.flushMeters();
-  }
-
-  /** Metering keys buffered in the current window. */
-  get meterKeys() {
-    return this.#core.meterKeys;
-  }
-
   /** Milliseconds since the oldest buffered metering entry, or undefined. */
   get meterOldestAgeMs() {
     return this.#core.meterOldestAgeMs;
@@ -244,11 +220,6 @@ export class Tidings {
     }
     this.#offline = offline;
     this.#connectivity();
-  }
-
-  /** The delivery counters now, as a plain object. */
-  stats() {
-    return JSON.parse(this.#core.stats());
   }
 
   /** The distinct id of events captured without one. */

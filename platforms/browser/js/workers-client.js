@@ -3,9 +3,10 @@
 // import). No loader code here: workerd refuses the dynamic import a
 // loader needs for Node.
 
-import { TidingsWorkersCore } from '../pkg-workers/tidings_workers.js';
-import { describe, isPlainObject, meterTags, propertiesJson, randomId } from './common.js';
-import { checkCaptureOptions, checkMillis, checkOptions, withOptionNames } from './options.js';
+import { WindowDriver } from '../pkg-workers/tidings_workers.js';
+import { ClientBase, newDriver } from './client-base.js';
+import { describe, isPlainObject, propertiesJson, randomId } from './common.js';
+import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
 import { drain } from './drain.js';
 import { Transport } from './transport.js';
 
@@ -16,7 +17,7 @@ export function markLoaded() {
   loaded = true;
 }
 
-export class Tidings {
+export class Tidings extends ClientBase {
   #core;
   #transport;
   #distinctId;
@@ -35,11 +36,9 @@ export class Tidings {
     }
     // The core sends only within drains: the host works only in waitUntil.
     const o = checkOptions(options, [], { deliveryWindows: true });
-    try {
-      this.#core = new TidingsWorkersCore(o.host, o.apiKey, o.names, o.values, o.headers);
-    } catch (e) {
-      throw withOptionNames(e);
-    }
+    const core = newDriver(() => new WindowDriver(o.host, o.apiKey, o.names, o.values, o.headers));
+    super(core);
+    this.#core = core;
     // The browser build's fetch path. No compression here: it costs CPU on
     // every request, and its one-time check would start async work at a
     // Worker's global scope, which workerd refuses.
@@ -80,32 +79,9 @@ export class Tidings {
     });
   }
 
-  /**
-   * Adds `value` to the counter `(tenant, metric, tags)` of the current
-   * metering window (one `usage` event per key when the window closes).
-   */
-  count(tenant, metric, value, tags) {
-    this.#core.count(tenant, metric, value, meterTags('count', tenant, metric, value, tags));
-  }
-
-  /** Sets the gauge `(tenant, metric, tags)`: the window keeps the last value. */
-  gauge(tenant, metric, value, tags) {
-    this.#core.gauge(tenant, metric, value, meterTags('gauge', tenant, metric, value, tags));
-  }
-
-  /** Closes the metering window now; returns how many entries it had. */
-  flushMeters() {
-    return this.#core.flushMeters();
-  }
-
-  /** Metering keys buffered in the current window. */
-  get meterKeys() {
-    return this.#core.meterKeys;
-  }
-
-  /** The delivery counters now, as a plain object. */
+  /** The delivery counters now, as a plain object, with `drains`: how many are running. */
   stats() {
-    const s = JSON.parse(this.#core.stats());
+    const s = super.stats();
     s.drains = this.#core.drains;
     return s;
   }

@@ -1,8 +1,8 @@
 // The Workers build (`tidings-browser/workers`, and the package itself under
-// the `workerd` export condition). Same options and events as the browser
-// build; delivery runs only inside `drain()`.
+// the `workerd` export condition). The core's options and the same events as
+// the browser build; delivery runs only inside `drain()`.
 
-import type { CaptureOptions, FlushResult, Properties, ShutdownResult, Stats, TidingsOptions as BrowserOptions } from './index.js';
+import type { CaptureOptions, CoreOptions, FlushResult, Properties, ShutdownResult, Stats } from './index.js';
 export type { CaptureOptions, FlushResult, Properties, ShutdownResult, Stats } from './index.js';
 
 /** Loads the wasm module once; not needed under workerd (the package's `workerd` export loads it). */
@@ -11,8 +11,11 @@ export function load(source?: URL | string | Response | BufferSource | WebAssemb
 /** Loads the wasm module synchronously from bytes or a `WebAssembly.Module`. */
 export function loadSync(module: BufferSource | WebAssembly.Module): void;
 
-/** Options of the Workers build: the browser build's, plus `runtime`. */
-export interface TidingsOptions extends BrowserOptions {
+/**
+ * Options of the Workers build: the core's (no persistence, compression,
+ * sessions or page properties: those are the browser's), plus `runtime`.
+ */
+export interface TidingsOptions extends CoreOptions {
   /** Accepted for clarity; the Workers build is always timer-free. */
   runtime?: 'workers';
 }

@@ -7,43 +7,73 @@
 //! `crypto.getRandomValues`.
 //!
 //! Two builds of this crate, chosen by cargo feature (see `wasm-pack.toml`):
-//! `timers` (the default) exports `TidingsCore`, driven by one re-armed
-//! timer, for browsers, Web Workers and Node; `workers` exports
-//! `TidingsWorkersCore`, its timer-free twin for Cloudflare Workers. Each
-//! build ships only its own driver. Applications use the ESM wrappers
-//! `js/index.js` and `js/workers.js` (class `Tidings`), which serialize
-//! properties with `JSON.stringify` and turn its errors into clear
-//! `TypeError`s.
+//! `timers` (the default) exports [`TimerDriver`], which keeps one
+//! re-armed timer for the core, for browsers, Web Workers and Node;
+//! `workers` exports `WindowDriver`, its timer-free twin for Cloudflare
+//! Workers, which delivers within the core's delivery windows. Each build
+//! ships only its own class; what they share is written once
+//! ([`shared_methods`]). Every delivery decision is the core's: these
+//! classes are its loop and nothing else. Applications use the ESM
+//! wrappers `js/index.js` and `js/workers.js` (class `Tidings`), which
+//! serialize properties with `JSON.stringify` and turn its errors into
+//! clear `TypeError`s.
 //!
 //! Nothing here panics on input from JavaScript: every value is checked and
 //! refused with a thrown `TypeError` / `RangeError` / `Error` whose message
 //! names the option or argument.
-//!
-//! Later slices plug in here: a persisted anonymous id ([`identity`]),
-//! unload-safe sends, storage of unacknowledged events (the `Delivered` /
-//! `Dropped` notices in [`driver`]) and offline pauses.
 
-#[cfg(feature = "timers")]
-mod driver;
+#[macro_use]
+mod shared_methods;
 mod error;
-mod identity;
 mod js;
 mod options;
+mod seed;
 #[cfg(feature = "timers")]
-mod timers;
+mod timer_driver;
 #[cfg(feature = "workers")]
-mod workers;
+mod window_driver;
 
-use tidings::{CaptureError, Core, Event, Stats, Uuid, WallTime};
+use tidings::{
+    CaptureError, Core, Event, RequestId, Response, Stats, TransportError, Uuid, WallTime,
+};
 use wasm_bindgen::prelude::*;
 
-#[cfg(feature = "timers")]
-pub use crate::driver::Host;
 use crate::error::{range_error, type_error};
 #[cfg(feature = "timers")]
-pub use crate::timers::TidingsCore;
+pub use crate::timer_driver::{Host, TimerDriver};
 #[cfg(feature = "workers")]
-pub use crate::workers::TidingsWorkersCore;
+pub use crate::window_driver::WindowDriver;
+
+/// The core's id for a number from JavaScript (`as` saturates: a bogus
+/// number is just an id the core ignores).
+fn request_id(id: f64) -> RequestId {
+    RequestId::from_u64(id as u64)
+}
+
+/// An HTTP answer from JavaScript's numbers and strings; a status outside
+/// 100..1000 becomes 0 (a final answer, never a panic).
+fn response(status: f64, retry_after: Option<String>, body: Option<Vec<u8>>) -> Response {
+    let status = if (100.0..1000.0).contains(&status) {
+        status as u16
+    } else {
+        0
+    };
+    Response {
+        status,
+        retry_after,
+        body: body.unwrap_or_default(),
+    }
+}
+
+/// A request that got no answer: aborted at its timeout, or a connection
+/// error described by `message`.
+fn transport_error(timed_out: bool, message: String) -> TransportError {
+    if timed_out {
+        TransportError::Timeout
+    } else {
+        TransportError::Connection(message)
+    }
+}
 
 /// The reason of a refusal the JS wrapper made before calling into wasm:
 /// `0` a capture whose JSON is longer than `maxEventBytes` (`too_large`),
@@ -71,7 +101,7 @@ fn new_core(
 
 /// A core for `config` with a random seed.
 fn seeded_core(config: tidings::Config) -> Result<Core, JsValue> {
-    Core::new(config, identity::random_u64()).map_err(|e| options::config_error(&e))
+    Core::new(config, seed::random_u64()).map_err(|e| options::config_error(&e))
 }
 
 /// A metering refusal (empty tenant or metric, a non-finite value, tags

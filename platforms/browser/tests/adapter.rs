@@ -1,4 +1,4 @@
-//! Unit tests of the wasm adapter (`TidingsCore`, the timers build) with
+//! Unit tests of the wasm adapter (`TimerDriver`, the timers build) with
 //! wasm-bindgen-test: run in Node and in headless Chromium by
 //! `scripts/test-browser` (the same binary; `WASM_BINDGEN_USE_BROWSER`
 //! picks the browser). The host is a recording JS object, so these check
@@ -7,7 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Float64Array, Reflect};
-use tidings_browser::{Host, TidingsCore};
+use tidings_browser::{Host, TimerDriver};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -56,7 +56,7 @@ fn get(o: &JsValue, key: &str) -> JsValue {
 }
 
 /// `stats()` is JSON text (the wrapper parses it).
-fn stats(core: &TidingsCore) -> JsValue {
+fn stats(core: &TimerDriver) -> JsValue {
     js_sys::JSON::parse(&core.stats().unwrap()).unwrap()
 }
 
@@ -65,10 +65,10 @@ fn message(e: JsValue) -> String {
 }
 
 /// A client whose requests are recorded; `names`/`values` are extra options.
-fn client(names: &str, values: &[f64]) -> (TidingsCore, JsValue) {
+fn client(names: &str, values: &[f64]) -> (TimerDriver, JsValue) {
     let host = recording_host();
     let values = Float64Array::from(values).to_vec();
-    let core = TidingsCore::new(
+    let core = TimerDriver::new(
         "https://ingest.example.com".into(),
         "phc_unit".into(),
         names.into(),
@@ -80,7 +80,7 @@ fn client(names: &str, values: &[f64]) -> (TidingsCore, JsValue) {
     (core, host)
 }
 
-fn capture(core: &TidingsCore, name: &str, json: Option<&str>) -> Result<Option<String>, JsValue> {
+fn capture(core: &TimerDriver, name: &str, json: Option<&str>) -> Result<Option<String>, JsValue> {
     core.capture(
         name.into(),
         json.map(Into::into),
@@ -261,7 +261,7 @@ fn refusals_throw_named_errors_and_the_client_keeps_working() {
 #[wasm_bindgen_test]
 fn bad_option_combinations_name_the_field() {
     let host = recording_host();
-    let e = TidingsCore::new(
+    let e = TimerDriver::new(
         "https://ingest.example.com".into(),
         "phc_unit".into(),
         "flushAt,maxBatchEvents".into(),
@@ -280,7 +280,7 @@ fn bad_option_combinations_name_the_field() {
         "{m}"
     );
 
-    let e = TidingsCore::new(
+    let e = TimerDriver::new(
         "http://example.com".into(),
         "phc_unit".into(),
         String::new(),

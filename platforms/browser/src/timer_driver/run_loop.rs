@@ -32,7 +32,7 @@ extern "C" {
     pub type Host;
 
     /// Performs one request; the answer comes back through
-    /// `TidingsCore.answer(id, ...)` or `answerError(id, ...)`.
+    /// `TimerDriver.answer(id, ...)` or `answerError(id, ...)`.
     #[wasm_bindgen(method, catch)]
     fn send(
         this: &Host,

@@ -1,4 +1,4 @@
-//! The timer-free drive mode for Cloudflare Workers (`TidingsWorkersCore`).
+//! The timer-free class for Cloudflare Workers (`WindowDriver`).
 //!
 //! In a Worker no timer runs after the response is returned, and the clock
 //! only moves after I/O. So nothing here arms a timer or starts a request on
@@ -8,7 +8,7 @@
 //! each request at the window's end, hands what a window leaves to the
 //! windows still open, and drops what is left when the last one ends
 //! (`drain_budget`). This file is only the loop's wasm half: `js/drain.js`
-//! calls [`TidingsWorkersCore::drain_step`], performs the requests with
+//! calls [`WindowDriver::drain_step`], performs the requests with
 //! `fetch` in the calling request's context (workerd refuses I/O on behalf
 //! of another request), reports each answer, and awaits the next answer or
 //! the core's next deadline.
@@ -18,12 +18,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use js_sys::{Array, Object, Uint8Array};
-use tidings::{Core, Notice, Now, RequestId, Response, TransportError, WindowId, WindowOutcome};
+use tidings::{Core, Notice, Now, WindowId, WindowOutcome};
 use wasm_bindgen::prelude::*;
 
 use crate::error::error;
 use crate::js::set;
-use crate::{build_event, capture_result, js, meter_result, new_core, stats_json};
+use crate::shared_methods::Driver;
+use crate::{js, new_core};
 
 /// The longest budget a drain accepts: a platform fact, not a policy
 /// (Cloudflare cancels `waitUntil` work 30 s after the response).
@@ -60,16 +61,37 @@ impl State {
 }
 
 /// The wasm side of the Workers client (`js/workers-client.js`): the same
-/// options and `capture` as [`crate::TidingsCore`], no timer, and the drain
-/// steps driven by `js/drain.js`.
+/// options and shared methods as [`crate::TimerDriver`] (see
+/// [`crate::shared_methods`]), no timer, and the drain steps driven by
+/// `js/drain.js`.
 #[wasm_bindgen]
-pub struct TidingsWorkersCore {
+pub struct WindowDriver {
     state: Rc<RefCell<State>>,
 }
 
+impl Driver for WindowDriver {
+    fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue> {
+        let mut s = self.state()?;
+        let now = s.now();
+        let result = input(&mut s.core, now);
+        s.notices();
+        Ok(result)
+    }
+
+    fn read<R>(&self, read: impl FnOnce(&Core, Now) -> R) -> Result<R, JsValue> {
+        let s = self
+            .state
+            .try_borrow()
+            .map_err(|_| error("tidings: called from inside one of its own calls"))?;
+        Ok(read(&s.core, s.now()))
+    }
+}
+
+shared_methods!(WindowDriver);
+
 #[wasm_bindgen]
-impl TidingsWorkersCore {
-    /// Same arguments as `TidingsCore`'s constructor.
+impl WindowDriver {
+    /// Same arguments as `TimerDriver`'s constructor, without the host.
     #[wasm_bindgen(constructor)]
     pub fn new(
         host: String,
@@ -77,9 +99,9 @@ impl TidingsWorkersCore {
         names: String,
         values: &[f64],
         headers: String,
-    ) -> Result<TidingsWorkersCore, JsValue> {
+    ) -> Result<WindowDriver, JsValue> {
         let core = new_core(host, api_key, &names, values, &headers)?;
-        Ok(TidingsWorkersCore {
+        Ok(WindowDriver {
             state: Rc::new(RefCell::new(State {
                 core,
                 origin_ms: js::monotonic_ms(),
@@ -92,105 +114,6 @@ impl TidingsWorkersCore {
         self.state
             .try_borrow_mut()
             .map_err(|_| error("tidings: called from inside one of its own calls"))
-    }
-
-    /// Queues an event; never sends (a drain does). Same contract as
-    /// `TidingsCore.capture`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn capture(
-        &self,
-        name: String,
-        properties_json: Option<String>,
-        distinct_id: String,
-        uuid: Option<String>,
-        timestamp_ms: f64,
-        session_id: Option<String>,
-        window_id: Option<String>,
-    ) -> Result<Option<String>, JsValue> {
-        let event = build_event(
-            name,
-            properties_json,
-            distinct_id,
-            uuid,
-            timestamp_ms,
-            session_id,
-            window_id,
-        )?;
-        let mut s = self.state()?;
-        let now = s.now();
-        let result = s.core.capture(now, event);
-        s.notices();
-        capture_result(result)
-    }
-
-    /// Same as `TidingsCore.count`: never sends (a drain does).
-    pub fn count(
-        &self,
-        tenant: String,
-        metric: String,
-        value: f64,
-        tags_json: Option<String>,
-    ) -> Result<(), JsValue> {
-        let mut s = self.state()?;
-        let now = s.now();
-        let result = s
-            .core
-            .count_json(now, &tenant, &metric, value, tags_json.as_deref());
-        meter_result(result)
-    }
-
-    /// Same as `TidingsCore.gauge`.
-    pub fn gauge(
-        &self,
-        tenant: String,
-        metric: String,
-        value: f64,
-        tags_json: Option<String>,
-    ) -> Result<(), JsValue> {
-        let mut s = self.state()?;
-        let now = s.now();
-        let result = s
-            .core
-            .gauge_json(now, &tenant, &metric, value, tags_json.as_deref());
-        meter_result(result)
-    }
-
-    /// Closes the metering window now; its events go out with the next
-    /// drain. Returns how many entries it had.
-    #[wasm_bindgen(js_name = flushMeters)]
-    pub fn flush_meters(&self) -> Result<f64, JsValue> {
-        let mut s = self.state()?;
-        let now = s.now();
-        let n = s.core.flush_meters(now).len();
-        s.notices();
-        Ok(n as f64)
-    }
-
-    /// Metering keys buffered in the current window.
-    #[wasm_bindgen(getter, js_name = meterKeys)]
-    pub fn meter_keys(&self) -> f64 {
-        self.state
-            .try_borrow()
-            .map_or(0.0, |s| s.core.meter_keys() as f64)
-    }
-
-    /// Same as `TidingsCore.noteRefused`.
-    #[wasm_bindgen(js_name = noteRefused)]
-    pub fn note_refused(&self, kind: u32, count: f64) -> Result<(), JsValue> {
-        let mut s = self.state()?;
-        let now = s.now();
-        s.core
-            .refuse(now, crate::refused_reason(kind), count as u64);
-        s.notices();
-        Ok(())
-    }
-
-    #[wasm_bindgen(getter, js_name = maxEventBytes)]
-    pub fn max_event_bytes(&self) -> f64 {
-        self.state
-            .try_borrow()
-            .map(|s| s.core.config().max_event_bytes as f64)
-            .unwrap_or(f64::MAX)
     }
 
     /// Starts a drain: a delivery window of `budgetMs` (default 5000, at
@@ -260,52 +183,6 @@ impl TidingsWorkersCore {
         Ok(out)
     }
 
-    /// Reports the HTTP answer to a transmit (`id`). Answers to requests
-    /// abandoned when a budget ran out are ignored.
-    pub fn answer(
-        &self,
-        id: f64,
-        status: f64,
-        retry_after: Option<String>,
-        body: Option<Vec<u8>>,
-    ) -> Result<(), JsValue> {
-        let status = if (100.0..1000.0).contains(&status) {
-            status as u16
-        } else {
-            0
-        };
-        self.report(
-            id,
-            Ok(Response {
-                status,
-                retry_after,
-                body: body.unwrap_or_default(),
-            }),
-        )
-    }
-
-    /// Reports that a transmit got no answer: `timedOut` for an abort at
-    /// its timeout, otherwise a connection error described by `message`.
-    #[wasm_bindgen(js_name = answerError)]
-    pub fn answer_error(&self, id: f64, timed_out: bool, message: String) -> Result<(), JsValue> {
-        let outcome = if timed_out {
-            TransportError::Timeout
-        } else {
-            TransportError::Connection(message)
-        };
-        self.report(id, Err(outcome))
-    }
-
-    fn report(&self, id: f64, outcome: Result<Response, TransportError>) -> Result<(), JsValue> {
-        let mut s = self.state()?;
-        let now = s.now();
-        // `as` saturates: a bogus number is just an id the core ignores.
-        s.core
-            .handle_response(now, RequestId::from_u64(id as u64), outcome);
-        s.notices();
-        Ok(())
-    }
-
     /// After a final drain: refuses later captures (counted as `shut_down`)
     /// and drops whatever is still pending as `shutdown_deadline`.
     pub fn close(&self) -> Result<Object, JsValue> {
@@ -321,17 +198,6 @@ impl TidingsWorkersCore {
         set(&o, "drained", &JsValue::from_bool(dropped == 0));
         set(&o, "dropped", &JsValue::from_f64(dropped as f64));
         Ok(o)
-    }
-
-    /// The counters, as `TidingsCore.stats()`; events dropped when a budget
-    /// ran out are under `dropped.drain_budget`.
-    /// Also `drains`: how many drains are running.
-    pub fn stats(&self) -> Result<String, JsValue> {
-        let s = self
-            .state
-            .try_borrow()
-            .map_err(|_| error("tidings: stats() called from inside one of its own calls"))?;
-        Ok(stats_json(&s.core.stats()))
     }
 
     /// How many drains are running now.
