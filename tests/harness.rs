@@ -7,7 +7,8 @@ mod sim;
 
 use std::time::Duration;
 
-use sim::{FaultProfile, Ingest, Plan, RetryAfter, Sim, ms};
+use serde_json::json;
+use sim::{FaultProfile, Ingest, MeterTags, MeterUpdate, Plan, RetryAfter, Sim, ms};
 use tidings::{Config, Event, OverflowPolicy, RetryPolicy};
 
 fn config() -> Config {
@@ -289,4 +290,98 @@ fn catches_a_missing_compressed_form() {
     let mut sim = mismatched(real, believed);
     sim.capture(Event::new("e", "u").property("padding", "x".repeat(2000)))
         .unwrap();
+}
+
+// ---- metering
+
+fn tokens(value: f64) -> MeterUpdate {
+    MeterUpdate::count(
+        "t-1",
+        "tokens",
+        value,
+        MeterTags::Value(json!({"model": "small"})),
+    )
+}
+
+#[test]
+#[should_panic(expected = "the core buffers 0 metering keys, the model 1")]
+fn catches_a_metering_update_the_core_never_recorded() {
+    let mut sim = Sim::new(config());
+    let now = sim.now();
+    sim.check.on_meter(now, &tokens(5.0), &Ok(())); // the core never hears of it
+    sim.capture(ev(1)).unwrap();
+}
+
+#[test]
+#[should_panic(
+    expected = "flush_meters returned [t-1/tokens/Count=3], but the model's window holds [t-1/tokens/Count=5]"
+)]
+fn catches_a_wrong_metering_sum() {
+    let mut sim = Sim::new(config());
+    sim.meter(tokens(3.0)).unwrap();
+    let now = sim.now();
+    sim.check.on_meter(now, &tokens(2.0), &Ok(())); // the core never hears of it
+    sim.flush_meters();
+}
+
+#[test]
+#[should_panic(
+    expected = "carries value 3 tags {\"model\":\"small\"} updates 1, expected one of [value 3"
+)]
+fn catches_a_metering_event_with_the_wrong_content() {
+    let mut sim = Sim::new(config());
+    sim.meter(tokens(3.0)).unwrap();
+    let now = sim.now();
+    // Adds nothing to the sum, but one to the model's update count.
+    sim.check.on_meter(now, &tokens(0.0), &Ok(()));
+    sim.flush_meters();
+}
+
+#[test]
+#[should_panic(expected = "name or distinct_id changed")]
+fn catches_a_metering_event_under_another_name() {
+    let mut real = config();
+    real.meter_event = "billing".into();
+    let mut believed = real.clone();
+    believed.meter_event = "usage".into();
+    let mut sim = mismatched(real, believed);
+    sim.meter(tokens(3.0)).unwrap();
+    sim.flush_meters();
+}
+
+#[test]
+#[should_panic(expected = "the metering window is due at")]
+fn catches_a_metering_window_the_core_does_not_wake_for() {
+    let mut real = config();
+    real.meter_flush_interval = Duration::from_secs(10);
+    let mut believed = real.clone();
+    believed.meter_flush_interval = Duration::from_secs(1);
+    let mut sim = mismatched(real, believed);
+    sim.meter(tokens(3.0)).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "the core buffers 0 metering keys, the model 2")]
+fn catches_a_metering_window_the_core_closed_unseen() {
+    let mut real = config();
+    real.meter_flush_keys = 2;
+    let mut believed = real.clone();
+    believed.meter_flush_keys = 3; // the Sim does not close the window before the second key
+    let mut sim = mismatched(real, believed);
+    sim.meter(tokens(3.0)).unwrap();
+    sim.meter(MeterUpdate::gauge(
+        "t-1",
+        "seats",
+        4.0,
+        MeterTags::Json(None),
+    ))
+    .unwrap();
+}
+
+#[test]
+#[should_panic(expected = "returned Ok(()), but the model expected Refused")]
+fn catches_a_metering_update_accepted_after_shutdown() {
+    let mut sim = Sim::new(config());
+    sim.check.on_shutdown(sim.now(), Duration::ZERO); // the core never hears of it
+    let _ = sim.meter(tokens(3.0));
 }

@@ -4,6 +4,11 @@
 //!
 //! - `TIDINGS_SIM_SEEDS=<n>` runs `n` seeds (default 10,000);
 //! - `TIDINGS_SIM_SEED=<n>` replays exactly seed `n`, with a trace.
+//!
+//! A quarter of the worlds also meter usage (counts and gauges, refusals
+//! included, windows closing by key count, age, shutdown, delivery window
+//! or on request); their metering draws come from a stream of their own,
+//! so every other world is exactly what it was before metering existed.
 
 mod sim;
 
@@ -12,8 +17,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
-use sim::{Action, FaultProfile, Ingest, Plan, Sim, SimRng, ms};
+use serde_json::{Value, json};
+use sim::{
+    Action, FaultProfile, Ingest, MeterClose, MeterTags, MeterUpdate, Plan, Sim, SimRng, ms,
+};
 use tidings::{
     Config, DropReason, Event, FlushOutcome, Instant, Notice, OverflowPolicy, Protocol,
     RetryPolicy, ShutdownOutcome, Uuid, WallTime,
@@ -160,10 +167,155 @@ fn random_event(rng: &mut SimRng, seed: u64, i: u64) -> Event {
     event
 }
 
+/// Metering settings for a world that meters: windows that close often,
+/// by key count or by age, and room for most metering events.
+fn meter_config(rng: &mut SimRng, c: &mut Config) {
+    // At least 2: with 1 the core closes the window inside every update,
+    // before the Sim can (see sim::metering).
+    c.meter_flush_keys = rng.usize(2, 12);
+    c.meter_flush_interval = rng.millis(20, 6000);
+    // "drop_me": the before-send hook, when there is one, drops them all.
+    c.meter_event = rng.pick(&["usage", "$usage", "drop_me"]).to_owned();
+    if rng.chance(0.8) {
+        // A metering event is about 350 bytes before its tags.
+        c.max_event_bytes = c.max_event_bytes.max(rng.usize(500, 1500));
+        c.max_queue_bytes = c.max_queue_bytes.max(c.max_event_bytes);
+        while c.validate().is_err_and(|e| e.field == "max_batch_bytes") {
+            c.max_batch_bytes += 16;
+        }
+    }
+    c.validate().expect("generated metering config is valid");
+}
+
+const TENANTS: &[&str] = &["t-1", "t-2", "0", "é-tenant"];
+const METRICS: &[&str] = &["tokens", "requests", "seats", "storage_gb"];
+
+/// 2^53, where counts stop being exact.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+fn random_update(rng: &mut SimRng) -> MeterUpdate {
+    // "" and a blank tenant are refused, like a blank metric.
+    let tenant = match rng.below(60) {
+        0 => "",
+        1 => " ",
+        _ => rng.pick(TENANTS),
+    };
+    let metric = match rng.below(60) {
+        0 => "",
+        1 => " ",
+        _ => rng.pick(METRICS),
+    };
+    let gauge = rng.chance(0.35);
+    let value = match rng.below(100) {
+        0 => f64::NAN,
+        1 => f64::INFINITY,
+        2 => f64::NEG_INFINITY,
+        // Counts whose sums pass 2^53 are refused.
+        3..=6 => 4.0e15 + rng.below(1000) as f64,
+        7 => MAX_EXACT - 1.0,
+        8 => MAX_EXACT,
+        9..=11 => -(rng.below(100) as f64),
+        12..=26 => rng.below(64) as f64 / 8.0,
+        // Inexact sums (0.1 + 0.2).
+        27..=31 => rng.below(10) as f64 * 0.1,
+        // A whole gauge far above 2^53 (below 2^63).
+        32 if gauge => 1.0e17,
+        _ => rng.below(1000) as f64,
+    };
+    let tags = random_tags(rng);
+    if gauge {
+        MeterUpdate::gauge(tenant, metric, value, tags)
+    } else {
+        MeterUpdate::count(tenant, metric, value, tags)
+    }
+}
+
+/// Tags from a small pool (so keys repeat), as a value or as JSON text
+/// with keys in any order; a few are refused.
+fn random_tags(rng: &mut SimRng) -> MeterTags {
+    let value = match rng.below(20) {
+        0..=4 => Value::Null,
+        5..=8 => json!({"model": "small"}),
+        9..=11 => json!({"model": "large", "region": "eu"}),
+        12 => json!({"nested": {"b": [1, {"d": 2, "c": 1}], "a": "x\"y"}, "n": null}),
+        13 => json!({"region": "日本", "tier": 2, "beta": true}),
+        14 => json!({"padding": "x".repeat(rng.usize(50, 1500))}),
+        15 => json!([1]),
+        16 => json!("eu"),
+        _ => json!({}),
+    };
+    if rng.chance(0.5) {
+        return MeterTags::Value(value);
+    }
+    let text = match rng.below(40) {
+        0 => Some("{\"model\":".to_owned()),
+        1 => Some("null".to_owned()),
+        _ if value.is_null() && rng.chance(0.5) => None,
+        _ => {
+            let spaced = rng.chance(0.3);
+            Some(json_text(&value, rng, spaced))
+        }
+    };
+    MeterTags::Json(text)
+}
+
+/// `value` as JSON text with every object's keys in a random order.
+fn json_text(value: &Value, rng: &mut SimRng, spaced: bool) -> String {
+    let (comma, colon) = if spaced { (", ", ": ") } else { (",", ":") };
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<_> = map.iter().collect();
+            for i in (1..members.len()).rev() {
+                members.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}{colon}{}",
+                        Value::from(k.as_str()),
+                        json_text(v, rng, spaced)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", members.join(comma))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(|v| json_text(v, rng, spaced)).collect();
+            format!("[{}]", items.join(comma))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+/// Metering updates over the run (some in bursts, so sums build up), and
+/// a few explicit closes.
+fn schedule_metering(sim: &mut Sim, rng: &mut SimRng, span_ms: u64) {
+    let at = |rng: &mut SimRng| ms(rng.range(0, span_ms));
+    let bursts: Vec<Instant> = (0..rng.range(1, 3)).map(|_| at(rng)).collect();
+    for _ in 0..rng.range(1, 80) {
+        let when = if rng.chance(0.4) {
+            rng.pick(&bursts)
+        } else {
+            at(rng)
+        };
+        sim.schedule(when, Action::Meter(random_update(rng)));
+    }
+    for _ in 0..rng.below(3) {
+        let when = at(rng);
+        sim.schedule(when, Action::FlushMeters);
+    }
+}
+
 /// Builds the whole world for a seed.
 fn world(seed: u64) -> Sim {
     let mut rng = SimRng::new(seed);
-    let config = random_config(&mut rng);
+    let mut config = random_config(&mut rng);
+    let mut meter_rng = SimRng::new(seed ^ 0x6d65_7465_7269_6e67);
+    let metered = meter_rng.chance(0.25);
+    if metered {
+        meter_config(&mut meter_rng, &mut config);
+    }
     let span = rng.millis(0, 20_000);
     let faults = random_faults(&mut rng, span);
     let mut ingest = Ingest::new(faults, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -194,6 +346,10 @@ fn world(seed: u64) -> Sim {
             // The request that captured hands a drain to waitUntil.
             sim.schedule(when, Action::OpenWindow(rng.millis(0, 5000)));
         }
+    }
+    if metered {
+        // Before the last drain below, which closes the last window.
+        schedule_metering(&mut sim, &mut meter_rng, span_ms);
     }
     if windowed || rng.chance(0.05) {
         // A last drain after everything (the others may have run out).
@@ -265,6 +421,13 @@ struct Coverage {
     windows_completed: u64,
     windows_handed_over: u64,
     windows_dropped: u64,
+    metered_seeds: u64,
+    meter_updates: u64,
+    meter_refused: std::collections::BTreeMap<&'static str, u64>,
+    meter_events: u64,
+    meter_refused_at_close: std::collections::BTreeMap<String, u64>,
+    meter_delivered: u64,
+    meter_closes: std::collections::BTreeMap<String, u64>,
 }
 
 impl Coverage {
@@ -279,6 +442,22 @@ impl Coverage {
             *self.dropped.entry(reason.to_string()).or_default() += n;
         }
         self.duplicates += sim.ingest.duplicates;
+        let m = &sim.metering;
+        self.metered_seeds += u64::from(m.updates > 0);
+        self.meter_updates += m.updates;
+        for (why, n) in &m.refused {
+            *self.meter_refused.entry(why).or_default() += n;
+        }
+        self.meter_events += m.events.len() as u64;
+        for (reason, n) in &m.refused_at_close {
+            *self
+                .meter_refused_at_close
+                .entry(reason.to_string())
+                .or_default() += n;
+        }
+        for (why, n) in &m.closes {
+            *self.meter_closes.entry(format!("{why:?}")).or_default() += n;
+        }
         for r in sim.requests() {
             match &r.plan {
                 Plan::Status(429, _) => self.status_429 += 1,
@@ -312,6 +491,10 @@ impl Coverage {
                     self.windows_completed += u64::from(outcome.completed);
                     self.windows_handed_over += u64::from(outcome.handed_over > 0);
                     self.windows_dropped += u64::from(outcome.dropped > 0);
+                }
+                Notice::Delivered { uuids, .. } => {
+                    let metered = uuids.iter().filter(|u| sim.metering.events.contains(u));
+                    self.meter_delivered += metered.count() as u64;
                 }
                 _ => {}
             }
@@ -359,9 +542,56 @@ impl Coverage {
             ("windows completed", self.windows_completed),
             ("windows handed over", self.windows_handed_over),
             ("windows ending in drops", self.windows_dropped),
+            ("metering updates", self.meter_updates),
+            ("metering events", self.meter_events),
+            ("metering events delivered", self.meter_delivered),
         ];
         for (what, n) in counts {
             assert!(n > 0, "no {what} in the run: {self:#?}");
+        }
+        let refusals = [
+            "shut down",
+            "empty tenant",
+            "empty metric",
+            "not finite",
+            "tags not an object",
+            "count past 2^53",
+        ];
+        for why in refusals {
+            assert!(
+                self.meter_refused.get(why).is_some_and(|n| *n > 0),
+                "no metering update refused as {why} in the run: {self:#?}"
+            );
+        }
+        // (A blank tenant, once the only way to an invalid_event at close,
+        // is refused by the update itself.)
+        let at_close = [
+            DropReason::TooLarge,
+            DropReason::QueueFull,
+            DropReason::BeforeSend,
+        ];
+        for reason in at_close {
+            assert!(
+                self.meter_refused_at_close
+                    .get(&reason.to_string())
+                    .is_some_and(|n| *n > 0),
+                "no metering entry refused at close as {reason} in the run: {self:#?}"
+            );
+        }
+        let closes = [
+            MeterClose::Asked,
+            MeterClose::KeysLimit,
+            MeterClose::Interval,
+            MeterClose::Shutdown,
+            MeterClose::Window,
+        ];
+        for why in closes {
+            assert!(
+                self.meter_closes
+                    .get(&format!("{why:?}"))
+                    .is_some_and(|n| *n > 0),
+                "no metering window closed as {why:?} in the run: {self:#?}"
+            );
         }
     }
 }
@@ -489,6 +719,19 @@ fn merge(into: &mut Coverage, from: Coverage) {
     into.windows_completed += from.windows_completed;
     into.windows_handed_over += from.windows_handed_over;
     into.windows_dropped += from.windows_dropped;
+    into.metered_seeds += from.metered_seeds;
+    into.meter_updates += from.meter_updates;
+    for (k, v) in from.meter_refused {
+        *into.meter_refused.entry(k).or_default() += v;
+    }
+    into.meter_events += from.meter_events;
+    for (k, v) in from.meter_refused_at_close {
+        *into.meter_refused_at_close.entry(k).or_default() += v;
+    }
+    into.meter_delivered += from.meter_delivered;
+    for (k, v) in from.meter_closes {
+        *into.meter_closes.entry(k).or_default() += v;
+    }
 }
 
 /// The same seed gives the same run, request for request.
@@ -506,4 +749,24 @@ fn a_seed_replays_identically() {
         };
         assert_eq!(bodies(&a), bodies(&b));
     }
+}
+
+/// A whole gauge at or above 2^63 must go out as the number it is (the
+/// core once wrote whole values as `value as i64`, which saturates: 1e19
+/// went out as 9223372036854775807). Gauges, unlike counts, have no 2^53
+/// bound.
+#[test]
+fn a_whole_gauge_beyond_i64_goes_out_exactly() {
+    let mut sim = Sim::new(Config::new("phc_sim_key", "https://ingest.sim"));
+    for value in [1.0e19, -1.0e19, 1.0e300] {
+        sim.meter(MeterUpdate::gauge(
+            "t-1",
+            "bytes",
+            value,
+            MeterTags::Json(None),
+        ))
+        .unwrap();
+        sim.flush_meters();
+    }
+    sim.finish();
 }

@@ -188,8 +188,9 @@ impl Core {
                 .property("tenant", &entry.tenant)
                 .property("metric", &entry.metric)
                 .property("kind", entry.kind.as_str());
-            // Whole numbers go out as JSON integers (exact below 2^53).
-            if entry.value.fract() == 0.0 {
+            // Whole numbers go out as JSON integers where an i64 holds them
+            // (a gauge has no 2^53 bound: 1e19 stays a float, exact).
+            if entry.value.fract() == 0.0 && entry.value.abs() < (1u64 << 63) as f64 {
                 event.set_property("value", entry.value as i64);
             } else {
                 event.set_property("value", entry.value);

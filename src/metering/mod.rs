@@ -115,9 +115,10 @@ impl Meter {
         now: Instant,
         wall: WallTime,
     ) -> Result<(), MeterError> {
-        if u.tenant.is_empty() {
+        // A blank tenant would make an event without a distinct id.
+        if u.tenant.trim().is_empty() {
             return Err(MeterError(
-                "the tenant is empty: pass the tenant id (\"0\" is valid)".into(),
+                "the tenant is empty (or blank): pass the tenant id (\"0\" is valid)".into(),
             ));
         }
         if u.metric.trim().is_empty() {

@@ -1,46 +1,36 @@
-//! The checks, as a reference model of what the core may do given what it was
-//! told and what the network did. Every hook panics with a `violated:` message
-//! on the first breach; `Sim` calls them around every input.
+//! The reference model: what the core may do given what it was told and
+//! what the network did. It tracks every event from acceptance to its one
+//! resolution, the stats identity, the queue and in-flight limits, the
+//! backoff, Retry-After and 429 floors, the rules of flushes, the shutdown
+//! and delivery windows, liveness (the core always asks to be woken while
+//! it has work) and that what is due is sent in time.
+//!
+//! What requests and events look like on the wire is [`super::wire`]'s;
+//! metering windows, which become events inside the core, are
+//! [`super::metering`]'s. Every hook panics with a `violated:` message on
+//! the first breach; `Sim` calls them around every input.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde_json::{Map, Value};
 use tidings::{
-    CaptureError, Config, Core, DropReason, Event, FlushId, FlushOutcome, Instant, Notice, Now,
-    Protocol, RequestId, Response, ShutdownOutcome, Transmit, TransportError, Uuid, WallTime,
-    WindowId, WindowOutcome,
+    CaptureError, Config, Core, DropReason, FlushId, FlushOutcome, FlushedMetric, Instant,
+    MeterError, Notice, Now, Protocol, RequestId, Response, ShutdownOutcome, Transmit,
+    TransportError, Uuid, WallTime, WindowId, WindowOutcome,
 };
 
 use super::ingest::{Ingest, Received};
+use super::metering::{MeterModel, MeterUpdate};
+use super::wire::{Wire, retry_after_floor, v1_results};
 use super::{FastMap, FastSet};
+
+pub use super::wire::CaptureView;
 
 /// How long past a request's timeout the core waits for its adapter before
 /// giving up on the request itself (the core's private `ADAPTER_GRACE`):
 /// until then the request counts as in flight, and an answer after it is
 /// ignored.
 pub const CORE_GIVE_UP_GRACE: Duration = Duration::from_secs(2);
-
-/// What the model knows of an event before the core takes it.
-pub struct CaptureView {
-    name: String,
-    distinct_id: String,
-    given_uuid: Option<Uuid>,
-    given_timestamp: Option<WallTime>,
-    properties: Map<String, Value>,
-}
-
-impl CaptureView {
-    pub fn of(event: &Event) -> Self {
-        CaptureView {
-            name: event.name().to_owned(),
-            distinct_id: event.distinct_id().to_owned(),
-            given_uuid: event.given_uuid(),
-            given_timestamp: event.given_timestamp(),
-            properties: event.properties_map(),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Resolution {
@@ -109,7 +99,6 @@ enum Expect {
 
 pub struct Checker {
     cfg: Config,
-    url: String,
 
     events: FastMap<Uuid, Track>,
     order: Vec<Uuid>,
@@ -139,27 +128,24 @@ pub struct Checker {
     requests: u64,
     retries: u64,
     expected: Vec<(Uuid, Expect)>,
-    /// v1 request ids seen, with their `created_at`.
-    request_ids: HashMap<String, Value>,
+    /// The wire-shape checks, and the v1 request ids they remember.
+    wire: Wire,
     /// [`Core::pause`] in effect.
     paused: bool,
     /// Open delivery windows.
     windows: BTreeMap<WindowId, WindowTrack>,
     /// Set while `drop_pending` is being handled.
     dropping_pending: bool,
-}
-
-macro_rules! violated {
-    ($now:expr, $($arg:tt)*) => {
-        panic!("violated at {:?}: {}", $now.monotonic, format!($($arg)*))
-    };
+    /// The metering window, and the metering events still to be seen.
+    meter: MeterModel,
 }
 
 impl Checker {
     pub fn new(cfg: Config, url: String) -> Self {
         Checker {
+            wire: Wire::new(cfg.clone(), url),
+            meter: MeterModel::new(&cfg),
             cfg,
-            url,
             events: FastMap::default(),
             order: Vec::new(),
             live: BTreeMap::new(),
@@ -181,7 +167,6 @@ impl Checker {
             requests: 0,
             retries: 0,
             expected: Vec::new(),
-            request_ids: HashMap::new(),
             paused: false,
             windows: BTreeMap::new(),
             dropping_pending: false,
@@ -261,11 +246,11 @@ impl Checker {
             violated!(now, "capture accepted {uuid} after shutdown");
         }
         let hooked = self.cfg.before_send.is_some();
-        if !hooked && view.given_uuid.is_some_and(|given| given != uuid) {
+        if !hooked && view.given_uuid().is_some_and(|given| given != uuid) {
             violated!(
                 now,
                 "capture returned {uuid}, not the given {:?}",
-                view.given_uuid
+                view.given_uuid()
             );
         }
         if self.events.contains_key(&uuid) {
@@ -291,6 +276,50 @@ impl Checker {
         self.live.insert(self.order.len(), uuid);
         self.order.push(uuid);
         self.unresolved += 1;
+    }
+
+    /// A metering update (`count`, `gauge` and their `_json` forms): the
+    /// core must refuse exactly what the model refuses (the model's reason
+    /// is returned); nothing else of the model changes (refusals record
+    /// nothing, not even in the stats).
+    pub fn on_meter(
+        &mut self,
+        now: Now,
+        update: &MeterUpdate,
+        result: &Result<(), MeterError>,
+    ) -> Option<&'static str> {
+        let running = !self.shutdown_called();
+        self.meter.on_update(now, update, result, running)
+    }
+
+    /// `flush_meters` closed the metering window: each entry was captured,
+    /// accepted with its uuid or refused (and counted as dropped), like
+    /// events given to `capture`.
+    pub fn on_flush_meters(&mut self, now: Now, flushed: &[FlushedMetric]) {
+        let views = self.meter.on_flush(now, flushed);
+        for (metric, view) in flushed.iter().zip(views) {
+            self.on_capture(now, view, &metric.event);
+        }
+        // One input, many captures: an eviction is allowed if any was accepted.
+        let accepted = flushed.iter().find(|f| f.event.is_ok());
+        self.last_capture = accepted.or(flushed.first()).map(|f| f.event.clone());
+    }
+
+    /// Whether `update` would make the core close the metering window by
+    /// itself (see [`super::metering`]).
+    pub fn meter_flush_needed(&self, update: &MeterUpdate) -> bool {
+        self.meter
+            .needs_flush_before(update, !self.shutdown_called())
+    }
+
+    /// When the core will close the metering window by itself.
+    pub fn meter_due(&self) -> Option<Instant> {
+        self.meter.due()
+    }
+
+    /// Whether the metering window holds anything.
+    pub fn meter_window_open(&self) -> bool {
+        self.meter.is_open()
     }
 
     pub fn on_flush(&mut self, now: Now, id: FlushId, timeout: Duration) {
@@ -396,15 +425,7 @@ impl Checker {
             }
             None => None,
         };
-        if t.method != "POST" || t.url != self.url {
-            violated!(
-                now,
-                "request {} {} (expected POST {})",
-                t.method,
-                t.url,
-                self.url
-            );
-        }
+        self.wire.check_method_and_url(now, t);
         // One rule for shutdowns and windows: no request outlives either.
         let cap = [self.draining_deadline(), window_end]
             .into_iter()
@@ -425,7 +446,7 @@ impl Checker {
                 self.draining_deadline()
             );
         }
-        self.check_gzipped_form(now, t);
+        self.wire.check_gzipped_form(now, t);
         if t_now < self.pause_until {
             violated!(
                 now,
@@ -457,16 +478,8 @@ impl Checker {
                 t.body.event_count()
             );
         }
-        if rec.json.len() != t.body.json_len() || rec.json.len() > self.cfg.max_batch_bytes {
-            violated!(
-                now,
-                "request body is {} bytes (json_len {}, max_batch_bytes {})",
-                rec.json.len(),
-                t.body.json_len(),
-                self.cfg.max_batch_bytes
-            );
-        }
-        self.check_envelope(now, rec);
+        self.wire.check_body_len(now, t, rec);
+        self.wire.check_envelope(now, rec);
 
         self.check_batch_order(now, t, rec);
         let first = rec.events[0].uuid;
@@ -530,12 +543,17 @@ impl Checker {
                     )
                 }
                 Some(_) => {}
-                None => self.check_event(now, uuid, event),
+                None => {
+                    let expected = track.view.as_ref().map(|v| (v, track.capture_wall));
+                    self.wire.check_event(now, uuid, event, expected);
+                    self.meter.on_first_sight(now, uuid, event);
+                }
             }
         }
         let attempt = batch_attempts.unwrap_or(0) + 1;
         if self.cfg.protocol == Protocol::PostHogV1 {
-            self.check_v1_request(now, rec, attempt);
+            let previous = &self.events[&first].request_id;
+            self.wire.check_v1_request(now, rec, attempt, previous);
         }
         for event in &rec.events {
             let track = self.events.get_mut(&event.uuid).expect("known");
@@ -608,238 +626,6 @@ impl Checker {
                     .at
                     .saturating_add(sent.timeout)
                     .saturating_add(CORE_GIVE_UP_GRACE)
-    }
-
-    /// With `adapter_gzip`, a body worth compressing says how to send it
-    /// compressed: the query for CORS-simple requests, a header otherwise.
-    fn check_gzipped_form(&self, now: Now, t: &Transmit) {
-        let expected = (self.cfg.adapter_gzip && t.body.json_len() >= 1024).then(|| {
-            if self.cfg.cors_simple {
-                let join = if self.url.contains('?') { '&' } else { '?' };
-                tidings::Gzipped {
-                    url: format!("{}{join}compression=gzip-js", self.url),
-                    content_encoding: false,
-                }
-            } else {
-                tidings::Gzipped {
-                    url: self.url.clone(),
-                    content_encoding: true,
-                }
-            }
-        });
-        if t.gzipped != expected {
-            violated!(
-                now,
-                "compressed form {:?}, expected {expected:?} ({} bytes)",
-                t.gzipped,
-                t.body.json_len()
-            );
-        }
-    }
-
-    /// The wire shape of the request around the events.
-    fn check_envelope(&self, now: Now, rec: &Received) {
-        let cfg = &self.cfg;
-        let sdk = format!("{}/{}", cfg.lib.name, cfg.lib.version);
-        let wall = now.wall.to_rfc3339();
-        let header = |name| rec.header(name);
-        // CORS-simple requests: text/plain for v0 (no preflight), no
-        // User-Agent (the browser sets its own).
-        let content_type = if cfg.cors_simple && cfg.protocol == Protocol::PostHogV0 {
-            "text/plain"
-        } else {
-            "application/json"
-        };
-        let user_agent = (!cfg.cors_simple).then_some(sdk.as_str());
-        if header("Content-Type") != Some(content_type) || header("User-Agent") != user_agent {
-            violated!(now, "content type or user agent wrong: {:?}", rec.headers);
-        }
-        if (header("Content-Encoding") == Some("gzip")) != cfg.gzip {
-            violated!(
-                now,
-                "Content-Encoding {:?} with gzip {}",
-                header("Content-Encoding"),
-                cfg.gzip
-            );
-        }
-        for (name, value) in &cfg.headers {
-            if header(name) != Some(value) {
-                violated!(now, "user header {name} missing");
-            }
-        }
-        let mut keys: Vec<&str> = rec.fields.keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        let field = |name: &str| rec.field(name);
-        match cfg.protocol {
-            Protocol::PostHogV0 => {
-                let ok = keys == ["api_key", "historical_migration", "sent_at"]
-                    && field("api_key") == Some(&Value::from(cfg.api_key.expose()))
-                    && field("historical_migration")
-                        == Some(&Value::from(cfg.historical_migration))
-                    && field("sent_at") == Some(&Value::from(wall.clone()))
-                    && header("Authorization").is_none();
-                if !ok {
-                    violated!(
-                        now,
-                        "v0 envelope wrong (sent_at must be {wall}): {:?}",
-                        rec.fields
-                    );
-                }
-            }
-            Protocol::PostHogV1 => {
-                let want: &[&str] = if cfg.historical_migration {
-                    &["created_at", "historical_migration"]
-                } else {
-                    &["created_at"]
-                };
-                let historical_ok = !cfg.historical_migration
-                    || field("historical_migration") == Some(&Value::Bool(true));
-                if keys != want || !historical_ok || !is_rfc3339_z(field("created_at")) {
-                    violated!(now, "v1 envelope wrong: {:?}", rec.fields);
-                }
-                let bearer = format!("Bearer {}", cfg.api_key.expose());
-                if header("Authorization") != Some(&bearer)
-                    || header("PostHog-Sdk-Info") != Some(&sdk)
-                    || header("PostHog-Request-Timestamp") != Some(&wall)
-                {
-                    violated!(
-                        now,
-                        "v1 headers wrong (timestamp must be {wall}): {:?}",
-                        rec.headers
-                    );
-                }
-            }
-            Protocol::Json => {
-                if keys != ["sent_at"] || field("sent_at") != Some(&Value::from(wall.clone())) {
-                    violated!(
-                        now,
-                        "JSON envelope wrong (sent_at must be {wall}): {:?}",
-                        rec.fields
-                    );
-                }
-            }
-        }
-    }
-
-    /// PostHog v1: the attempt header counts attempts of the batch, the
-    /// request id and `created_at` stay the same on every retry.
-    fn check_v1_request(&mut self, now: Now, rec: &Received, attempt: u32) {
-        let header_attempt = rec
-            .header("PostHog-Attempt")
-            .and_then(|a| a.parse::<u32>().ok());
-        if header_attempt != Some(attempt) {
-            violated!(
-                now,
-                "PostHog-Attempt {header_attempt:?}, expected {attempt}"
-            );
-        }
-        let Some(id) = rec.header("PostHog-Request-Id") else {
-            violated!(now, "no PostHog-Request-Id");
-        };
-        if Uuid::parse_str(id).is_err() {
-            violated!(now, "PostHog-Request-Id {id} is not a uuid");
-        }
-        let previous = &self.events[&rec.events[0].uuid].request_id;
-        let created_at = rec.field("created_at").cloned().unwrap_or(Value::Null);
-        if attempt > 1 {
-            if previous.as_deref() != Some(id) {
-                violated!(
-                    now,
-                    "retry changed PostHog-Request-Id from {previous:?} to {id}"
-                );
-            }
-            if self.request_ids.get(id) != Some(&created_at) {
-                violated!(
-                    now,
-                    "retry changed created_at from {:?} to {created_at}",
-                    self.request_ids.get(id)
-                );
-            }
-        } else if self.request_ids.insert(id.to_owned(), created_at).is_some() {
-            violated!(now, "a new batch reused PostHog-Request-Id {id}");
-        }
-    }
-
-    /// One event's shape and content, the first time it is seen.
-    fn check_event(&self, now: Now, uuid: Uuid, event: &super::ingest::ReceivedEvent) {
-        let cfg = &self.cfg;
-        let value = event.value();
-        let v = &value;
-        let Some(object) = v.as_object() else {
-            violated!(now, "event is not an object: {}", event.raw);
-        };
-        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        let shape_ok = match cfg.protocol {
-            Protocol::PostHogV0 | Protocol::Json => {
-                keys == ["distinct_id", "event", "properties", "timestamp", "uuid"]
-            }
-            Protocol::PostHogV1 => {
-                let allowed = [
-                    "distinct_id",
-                    "event",
-                    "options",
-                    "properties",
-                    "session_id",
-                    "timestamp",
-                    "uuid",
-                    "window_id",
-                ];
-                keys.iter().all(|k| allowed.contains(k))
-                    && [
-                        "distinct_id",
-                        "event",
-                        "options",
-                        "properties",
-                        "timestamp",
-                        "uuid",
-                    ]
-                    .iter()
-                    .all(|k| object.contains_key(*k))
-            }
-        };
-        if v["uuid"] != uuid.to_string() {
-            violated!(now, "the ingest read uuid {uuid} from {}", event.raw);
-        }
-        if !shape_ok {
-            violated!(now, "event keys {keys:?} wrong for {:?}", cfg.protocol);
-        }
-        let props = v["properties"].as_object();
-        let lib_ok = props.is_some_and(|p| {
-            p.get("$lib") == Some(&Value::from(cfg.lib.name.as_str()))
-                && p.get("$lib_version") == Some(&Value::from(cfg.lib.version.as_str()))
-                && (p.get("$geoip_disable") == Some(&Value::Bool(true))) == cfg.geoip_disable
-        });
-        if !lib_ok {
-            violated!(now, "SDK properties wrong: {}", v["properties"]);
-        }
-        let track = &self.events[&uuid];
-        let Some(view) = &track.view else {
-            return;
-        };
-        let timestamp = view
-            .given_timestamp
-            .unwrap_or(track.capture_wall)
-            .to_rfc3339();
-        if v["timestamp"] != timestamp {
-            violated!(
-                now,
-                "{uuid} has timestamp {}, expected {timestamp} (capture-time wall clock or the caller's)",
-                v["timestamp"]
-            );
-        }
-        if v["event"] != view.name.as_str() || v["distinct_id"] != view.distinct_id.as_str() {
-            violated!(now, "{uuid} name or distinct_id changed: {}", event.raw);
-        }
-        for (key, value) in &view.properties {
-            if props.and_then(|p| p.get(key)) != Some(value) {
-                violated!(
-                    now,
-                    "{uuid} property {key} is {:?}, expected {value}",
-                    props.and_then(|p| p.get(key))
-                );
-            }
-        }
     }
 
     /// The adapter reports request `id`; called just before the core hears it.
@@ -1001,6 +787,7 @@ impl Checker {
                             self.dropping_pending || self.last_window_ends(now.monotonic)
                         }
                         DropReason::BeforeSend
+                        | DropReason::BeforeSendPanicked
                         | DropReason::InvalidEvent
                         | DropReason::ShutDown
                         | DropReason::Expired => false,
@@ -1186,6 +973,11 @@ impl Checker {
         self.windows.remove(&id);
     }
 
+    /// After every input, before its outputs are drained.
+    pub fn after_input(&mut self, now: Now, core: &Core) {
+        self.meter.after_input(now, core);
+    }
+
     /// After every input and the drain that follows it.
     pub fn after_step(&mut self, now: Now, core: &Core) {
         let t = now.monotonic;
@@ -1217,6 +1009,7 @@ impl Checker {
                 );
             }
         }
+        self.meter.after_step(now, core);
 
         let stats = core.stats();
         let drops: BTreeMap<DropReason, u64> = stats
@@ -1418,6 +1211,7 @@ impl Checker {
         if self.unresolved > 0 {
             violated!(now, "{} events never resolved", self.unresolved);
         }
+        self.meter.at_end(now);
         let stats = core.stats();
         for (reason, dropped) in &stats.dropped {
             let warned = self.warnings.get(reason).map_or(0, |w| w.1);
@@ -1447,38 +1241,4 @@ impl Checker {
     pub fn accepted(&self) -> &[Uuid] {
         &self.order
     }
-}
-
-fn is_rfc3339_z(v: Option<&Value>) -> bool {
-    v.and_then(Value::as_str)
-        .is_some_and(|s| s.len() == 24 && s.ends_with('Z') && WallTime::parse_rfc3339(s).is_some())
-}
-
-/// What a Retry-After value asks for, measured on the client's wall clock:
-/// delay-seconds or an HTTP-date (RFC 9110); anything else asks nothing.
-fn retry_after_floor(value: &str, wall: WallTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    let wall = UNIX_EPOCH + Duration::from_millis(wall.unix_millis());
-    Some(date.duration_since(wall).unwrap_or(Duration::ZERO))
-}
-
-/// PostHog v1's `results`: uuid -> result word.
-fn v1_results(body: &[u8]) -> HashMap<Uuid, String> {
-    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let mut out = HashMap::new();
-    if let Some(results) = parsed.get("results").and_then(Value::as_object) {
-        for (key, entry) in results {
-            if let (Ok(uuid), Some(word)) = (
-                Uuid::parse_str(key),
-                entry.get("result").and_then(Value::as_str),
-            ) {
-                out.insert(uuid, word.to_owned());
-            }
-        }
-    }
-    out
 }

@@ -1,31 +1,51 @@
 //! Deterministic simulation of the real [`Core`]: a virtual clock, a scripted
 //! user, a seeded fake network and ingest ([`ingest`]), and a reference model
-//! ([`invariants`]) checked after every input.
+//! checked after every input: [`invariants`] (what becomes of each event and
+//! when requests may go out), [`wire`] (what requests and events look like)
+//! and [`metering`] (metering windows, which become events inside the core).
 //!
 //! Like quinn's `Pair::step`, [`Sim::step`] jumps the clock to the earliest of
 //! the core's `poll_timeout`, the network's next answer and the script's next
 //! action, feeds exactly one input, drains the outputs and runs the checks. A
 //! bounded step count (in all, and at one instant) turns a runaway loop into a
 //! failure instead of a hang.
+//!
+//! Metering: the `Sim` closes the metering window itself (`flush_meters`)
+//! just before the core would close it unseen: before an update that would
+//! reach `meter_flush_keys`, one nanosecond before `meter_flush_interval`,
+//! and before every `shutdown` and `open_window` (see [`metering`]).
 #![allow(dead_code)]
+
+/// Fails the run with a `violated at <time>:` message: the core did
+/// something the model ([`invariants`], [`wire`], [`metering`]) says it
+/// may not.
+macro_rules! violated {
+    ($now:expr, $($arg:tt)*) => {
+        panic!("violated at {:?}: {}", $now.monotonic, format!($($arg)*))
+    };
+}
 
 pub mod ingest;
 pub mod invariants;
+pub mod metering;
 pub mod rng;
+pub mod wire;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Duration;
 
 use tidings::{
-    CaptureError, Config, Core, DropReason, Event, FlushId, Instant, Notice, Now, RequestId,
-    Response, Transmit, TransportError, Uuid, WallTime, WindowId,
+    CaptureError, Config, Core, DropReason, Event, FlushId, FlushedMetric, Instant, MeterError,
+    Notice, Now, RequestId, Response, Transmit, TransportError, Uuid, WallTime, WindowId,
 };
 
 #[allow(unused_imports)]
 pub use ingest::{Answer, FaultProfile, Ingest, Plan, Received, RetryAfter, V1Result};
 #[allow(unused_imports)]
 pub use invariants::Checker;
+#[allow(unused_imports)]
+pub use metering::{MeterTags, MeterUpdate};
 #[allow(unused_imports)]
 pub use rng::SimRng;
 
@@ -52,6 +72,41 @@ pub enum Action {
     Refuse(DropReason, u64),
     /// `Core::drop_pending` as `drain_budget`.
     DropPending,
+    /// A metering update: `Core::count`, `Core::gauge` or their `_json` forms.
+    Meter(MeterUpdate),
+    /// `Core::flush_meters`.
+    FlushMeters,
+}
+
+/// Why the `Sim` closed the metering window (see [`metering`]: it always
+/// closes it before the core would, to learn the events' uuids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MeterClose {
+    /// The script asked (`Action::FlushMeters`).
+    Asked,
+    /// The next update would have reached `meter_flush_keys`.
+    KeysLimit,
+    /// The window was about to reach `meter_flush_interval`.
+    Interval,
+    /// Just before a `shutdown`.
+    Shutdown,
+    /// Just before an `open_window`.
+    Window,
+}
+
+/// What metering did in a run, for the coverage report.
+#[derive(Default, Debug)]
+pub struct MeterLog {
+    pub updates: u64,
+    /// Refused updates, by the model's reason.
+    pub refused: BTreeMap<&'static str, u64>,
+    /// Closes that flushed at least one entry, by why.
+    pub closes: BTreeMap<MeterClose, u64>,
+    /// The metering events the core accepted.
+    pub events: FastSet<Uuid>,
+    /// Entries refused when their window closed (too large, queue full,
+    /// ...), by drop reason.
+    pub refused_at_close: BTreeMap<DropReason, u64>,
 }
 
 struct Scheduled {
@@ -89,6 +144,7 @@ pub struct Sim {
     /// Every notice, stamped with the virtual time it came out.
     pub notices: Vec<(Instant, Notice)>,
     pub captures: Vec<(Instant, Result<Uuid, CaptureError>)>,
+    pub metering: MeterLog,
     steps: u64,
     pub max_steps: u64,
     same_instant: u32,
@@ -124,6 +180,7 @@ impl Sim {
             windows: Vec::new(),
             notices: Vec::new(),
             captures: Vec::new(),
+            metering: MeterLog::default(),
             steps: 0,
             max_steps: MAX_STEPS,
             same_instant: 0,
@@ -197,6 +254,7 @@ impl Sim {
     }
 
     pub fn shutdown(&mut self, timeout: Duration) {
+        self.close_meters_before(MeterClose::Shutdown);
         let now = self.now();
         self.check.on_shutdown(now, timeout);
         self.log(|| format!("shutdown timeout {timeout:?}"));
@@ -217,6 +275,7 @@ impl Sim {
     }
 
     pub fn open_window(&mut self, budget: Duration) -> WindowId {
+        self.close_meters_before(MeterClose::Window);
         let now = self.now();
         let id = self.core.open_window(now, budget);
         self.log(|| format!("open {id:?} for {budget:?}"));
@@ -229,6 +288,7 @@ impl Sim {
     /// Opens a window of `budget` while the model believes `believed` (for
     /// the harness's own tests).
     pub fn open_window_believing(&mut self, budget: Duration, believed: Duration) -> WindowId {
+        self.close_meters_before(MeterClose::Window);
         let now = self.now();
         let id = self.core.open_window(now, budget);
         self.check.on_open_window(now, id, believed);
@@ -252,6 +312,64 @@ impl Sim {
         self.log(|| format!("drop_pending -> {dropped}"));
         self.settle(now);
         dropped
+    }
+
+    /// A metering update. If it would make the core close the window by
+    /// itself (reaching `meter_flush_keys`), the window is closed first.
+    pub fn meter(&mut self, update: MeterUpdate) -> Result<(), MeterError> {
+        if self.check.meter_flush_needed(&update) {
+            self.flush_meters_because(MeterClose::KeysLimit);
+        }
+        let now = self.now();
+        let result = update.apply(&mut self.core, now);
+        let refused = self.check.on_meter(now, &update, &result);
+        self.metering.updates += 1;
+        if let Some(why) = refused {
+            *self.metering.refused.entry(why).or_default() += 1;
+        }
+        self.log(|| format!("meter {update:?} -> {result:?}"));
+        self.settle(now);
+        result
+    }
+
+    /// `Core::flush_meters`; the model learns the events' uuids.
+    pub fn flush_meters(&mut self) -> Vec<FlushedMetric> {
+        self.flush_meters_because(MeterClose::Asked)
+    }
+
+    fn flush_meters_because(&mut self, why: MeterClose) -> Vec<FlushedMetric> {
+        let now = self.now();
+        let flushed = self.core.flush_meters(now);
+        self.check.on_flush_meters(now, &flushed);
+        self.log(|| {
+            let events: Vec<_> = flushed.iter().map(|f| &f.event).collect();
+            format!("flush_meters ({why:?}) -> {events:?}")
+        });
+        if !flushed.is_empty() {
+            *self.metering.closes.entry(why).or_default() += 1;
+        }
+        for f in &flushed {
+            match f.event {
+                Ok(uuid) => drop(self.metering.events.insert(uuid)),
+                Err(ref e) => {
+                    *self
+                        .metering
+                        .refused_at_close
+                        .entry(e.reason())
+                        .or_default() += 1
+                }
+            }
+        }
+        self.settle(now);
+        flushed
+    }
+
+    /// Before an input that closes the metering window inside the core
+    /// (`shutdown`, `open_window`), closes it here so nothing is unseen.
+    fn close_meters_before(&mut self, why: MeterClose) {
+        if self.check.meter_window_open() {
+            self.flush_meters_because(why);
+        }
     }
 
     /// Delivery windows open now.
@@ -310,6 +428,7 @@ impl Sim {
     /// delivery windows, each open window's host polls in turn (as each
     /// Worker request's drain does).
     fn settle(&mut self, now: Now) {
+        self.check.after_input(now, &self.core);
         loop {
             self.drain_notices(now);
             let next = if self.core.config().delivery_windows {
@@ -450,6 +569,18 @@ impl Sim {
             self.mono,
             self.core.poll_timeout()
         );
+        if let Some(due) = self.check.meter_due().filter(|due| *due <= next) {
+            // The core would close the metering window by itself at `due`,
+            // unseen: close it one nanosecond before (nothing else is due).
+            let before = due.since_origin().saturating_sub(Duration::from_nanos(1));
+            let before = Instant::from_duration(before);
+            if before > self.mono {
+                self.mono = before;
+                self.same_instant = 0;
+            }
+            self.flush_meters_because(MeterClose::Interval);
+            return true;
+        }
         if next > self.mono {
             self.mono = next;
             self.same_instant = 0;
@@ -489,6 +620,8 @@ impl Sim {
             Action::OpenWindow(budget) => drop(self.open_window(budget)),
             Action::Refuse(reason, count) => self.refuse(reason, count),
             Action::DropPending => drop(self.drop_pending()),
+            Action::Meter(update) => drop(self.meter(update)),
+            Action::FlushMeters => drop(self.flush_meters()),
         }
         true
     }
