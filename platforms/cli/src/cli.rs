@@ -108,9 +108,15 @@ struct DemoArgs {
 struct SendArgs {
     /// NDJSON file, or `-` for standard input.
     input: String,
-    /// Endpoint host (https://…; http only to loopback). For --protocol json, the full URL.
+    /// Endpoint host (https://…; http only to loopback, or with --allow-insecure-http). For
+    /// --protocol json, the full URL.
     #[arg(long)]
     host: String,
+    /// Allow plain http:// to a host that is not loopback, e.g. a self-hosted PostHog on a
+    /// private network (http://posthog:8000). Events and the API key travel unencrypted; a
+    /// warning naming the host is printed.
+    #[arg(long)]
+    allow_insecure_http: bool,
     /// API key (or set TIDINGS_API_KEY). Never printed.
     #[arg(
         long,
@@ -127,8 +133,8 @@ struct SendArgs {
     /// gzip request bodies.
     #[arg(long)]
     gzip: bool,
-    /// Extra header `Name: value` on every request (repeatable).
-    #[arg(long = "header", value_parser = parse_header)]
+    /// Extra header `Name: value` on every request (repeatable). Values are never printed.
+    #[arg(long = "header", value_parser = HeaderParser)]
     headers: Vec<(String, String)>,
     /// Events per request.
     #[arg(long, default_value_t = 1000)]
@@ -136,6 +142,9 @@ struct SendArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     max_in_flight: usize,
+    /// Memory for events waiting to be sent, in MiB; reading waits at half of it.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    max_queue_mb: u64,
     /// Attempts per batch.
     #[arg(long, default_value_t = 8)]
     max_attempts: u32,
@@ -229,9 +238,32 @@ fn parse_range(s: &str) -> Result<RangeInclusive<u64>, String> {
     }
 }
 
-fn parse_header(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s.split_once(':').ok_or("expected `Name: value`")?;
-    Ok((name.trim().to_owned(), value.trim().to_owned()))
+/// `--header 'Name: value'`. Not a plain function parser: clap quotes the
+/// argument in those errors, and it may hold a secret.
+#[derive(Clone)]
+struct HeaderParser;
+
+impl clap::builder::TypedValueParser for HeaderParser {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |why: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '--header <NAME: VALUE>': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid("not valid UTF-8".into()))?;
+        send::parse_header(text).map_err(invalid)
+    }
 }
 
 pub fn run() -> i32 {
@@ -293,6 +325,7 @@ fn run_send(args: SendArgs) -> i32 {
     let options = SendOptions {
         input: args.input,
         host: args.host,
+        allow_insecure_http: args.allow_insecure_http,
         api_key: args.api_key,
         protocol: args.protocol.into(),
         historical_migration: args.historical,
@@ -300,6 +333,7 @@ fn run_send(args: SendArgs) -> i32 {
         headers: args.headers,
         batch_size: args.batch_size,
         max_in_flight: args.max_in_flight,
+        max_queue_bytes: usize::try_from(args.max_queue_mb << 20).unwrap_or(usize::MAX),
         retry: RetryPolicy {
             initial_backoff: Duration::from_millis(args.initial_backoff_ms),
             max_backoff: Duration::from_millis(args.max_backoff_ms),

@@ -260,3 +260,67 @@ fn reads_standard_input() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(collector.stats().unique, 10);
 }
+
+/// `tidings send --allow-insecure-http`: plain http to a host that is not
+/// loopback (a self-hosted PostHog on a private network) is refused without
+/// the flag, with a message naming it; with it the events are sent (here to
+/// a name that never resolves, so they are dropped as undeliverable) and
+/// one warning names the host.
+#[test]
+fn plain_http_to_a_private_host_needs_allow_insecure_http() {
+    let dir = temp_dir("insecure");
+    let input = dir.join("events.ndjson");
+    write_events(&input, 3, None);
+    let send = |extra: &[&str]| {
+        tidings()
+            .args(["send", input.to_str().unwrap()])
+            .args([
+                "--host",
+                "http://tidings-test.invalid:1/?token=SECRET_QUERY",
+            ])
+            .args(["--protocol", "json", "--api-key", "phc_SECRET_key"])
+            .args(["--max-attempts", "1", "--request-timeout-secs", "2"])
+            .args(["--timeout-secs", "20", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    let refused = send(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a configuration refusal: {stderr}"
+    );
+    assert!(
+        stderr.contains("invalid configuration `host`") && stderr.contains("--allow-insecure-http"),
+        "the refusal names the flag: {stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    let sent = send(&["--allow-insecure-http"]);
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(
+        !stderr.contains("invalid configuration"),
+        "accepted: {stderr}"
+    );
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "one warning: {stderr}");
+    assert!(
+        warnings[0].contains("tidings-test.invalid:1") && warnings[0].contains("plain http"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        !stderr.contains("SECRET_QUERY") && !stderr.contains("phc_SECRET_key"),
+        "never the query or the key: {stderr}"
+    );
+    // It ran and tried to send: nothing delivered, everything dropped.
+    assert_eq!(sent.status.code(), Some(1), "{stderr}");
+    let report = last_json_line(&sent.stdout);
+    assert_eq!(report["captured"], 3, "{report}");
+    assert_eq!(report["delivered"], 0, "{report}");
+    assert_eq!(report["dropped_total"], 3, "{report}");
+    assert!(report["requests"].as_u64() >= Some(1), "{report}");
+}

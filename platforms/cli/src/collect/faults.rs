@@ -26,7 +26,8 @@ pub struct Faults {
     /// Answered 429 with `Retry-After: retry_after`.
     pub rate_limit_rate: f64,
     pub retry_after: String,
-    /// Bodies larger than this (as received) get 413.
+    /// Bodies larger than this (as received) get 413 (after the other
+    /// fates; `Limits::max_body_bytes` applies anyway, before any draw).
     pub max_body_bytes: Option<usize>,
     /// Added to every request, uniformly in this range.
     pub latency_ms: RangeInclusive<u64>,

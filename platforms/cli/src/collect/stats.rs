@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-/// Counters since the collector started.
+/// Counters since the collector started, and two gauges of the moment.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct CollectorStats {
     /// Requests received (any path).
@@ -24,6 +24,12 @@ pub struct CollectorStats {
     pub dropped_connections: u64,
     /// Requests stored whose answer was lost on purpose.
     pub lost_answers: u64,
+    /// Now: request body bytes held (bodies being read or processed), at
+    /// most `Limits::max_buffered_bytes`, counted in whole KiB.
+    pub body_bytes_held: u64,
+    /// Now: requests waiting for room under `Limits::max_buffered_bytes`
+    /// before their body is read.
+    pub bodies_waiting: u64,
 }
 
 #[derive(Default)]

@@ -1,6 +1,11 @@
 //! Checks a request against the wire contract (`docs/PROTOCOLS.md`) and names
 //! the first problem found.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -70,11 +75,28 @@ pub fn validate(
     {
         return Err("missing User-Agent naming the SDK and its version".into());
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
-    let Value::Object(top) = value else {
-        return Err("body must be a JSON object".into());
+    let envelope = match serde_json::from_slice::<Envelope>(body) {
+        Ok(e) => e,
+        Err(e) if e.is_data() => {
+            // Not an object; say so unless it is not JSON at all.
+            serde_json::from_slice::<IgnoredAny>(body)
+                .map_err(|e| format!("body is not valid JSON: {e}"))?;
+            return Err("body must be a JSON object".into());
+        }
+        Err(e) => return Err(format!("body is not valid JSON: {e}")),
     };
+    let mut top = Map::new();
+    let mut batch = None;
+    for (key, raw) in envelope.0 {
+        if key == "batch" {
+            batch = Some(raw);
+        } else {
+            let value = serde_json::from_str(raw.get())
+                .map_err(|e| format!("body is not valid JSON: {e}"))?;
+            top.insert(key.to_owned(), value);
+        }
+    }
+    let top = Top { fields: top, batch };
     match wire {
         Wire::PostHogV0 => validate_v0(&top),
         Wire::PostHogV1 => validate_v1(headers, &top),
@@ -82,7 +104,65 @@ pub fn validate(
     }
 }
 
-fn validate_v0(top: &Map<String, Value>) -> Result<ValidBatch, Problem> {
+/// The top-level keys any contract looks at; the others are skipped.
+const ENVELOPE_KEYS: [&str; 6] = [
+    "api_key",
+    "token",
+    "sent_at",
+    "created_at",
+    "historical_migration",
+    "batch",
+];
+
+/// A body's top-level object, its known keys' values still as text (the
+/// last of a repeated key wins, as in a `Value`). A batch is never parsed
+/// as one tree of values, many times the size of its text: each event is
+/// parsed, checked and dropped in turn.
+struct Envelope<'a>(BTreeMap<&'static str, &'a RawValue>);
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+                let mut fields = BTreeMap::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    // Unknown values are read as text too, which checks
+                    // their syntax and UTF-8 as parsing them would.
+                    let value = map.next_value::<&'de RawValue>()?;
+                    if let Some(known) = ENVELOPE_KEYS.iter().find(|k| **k == key) {
+                        fields.insert(*known, value);
+                    }
+                }
+                Ok(Envelope(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// The top-level object: its known fields but `batch` parsed, `batch` as
+/// text.
+struct Top<'a> {
+    fields: Map<String, Value>,
+    batch: Option<&'a RawValue>,
+}
+
+impl Top<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+}
+
+fn validate_v0(top: &Top) -> Result<ValidBatch, Problem> {
     match top.get("api_key") {
         Some(Value::String(k)) if !k.trim().is_empty() => {}
         Some(Value::String(_)) => return Err("`api_key` is empty".into()),
@@ -103,10 +183,7 @@ fn validate_v0(top: &Map<String, Value>) -> Result<ValidBatch, Problem> {
     })
 }
 
-fn validate_v1(
-    headers: &dyn HeaderLookup,
-    top: &Map<String, Value>,
-) -> Result<ValidBatch, Problem> {
+fn validate_v1(headers: &dyn HeaderLookup, top: &Top) -> Result<ValidBatch, Problem> {
     match headers.header("authorization") {
         Some(auth)
             if auth
@@ -194,7 +271,7 @@ fn validate_v1(
     })
 }
 
-fn validate_json(top: &Map<String, Value>) -> Result<ValidBatch, Problem> {
+fn validate_json(top: &Top) -> Result<ValidBatch, Problem> {
     match top.get("sent_at") {
         Some(v) => timestamp_field("sent_at", v)?,
         None => return Err("missing `sent_at`".into()),
@@ -207,25 +284,29 @@ fn validate_json(top: &Map<String, Value>) -> Result<ValidBatch, Problem> {
 }
 
 fn batch(
-    top: &Map<String, Value>,
+    top: &Top,
     check: impl Fn(usize, &Map<String, Value>) -> Result<ReceivedEvent, Problem>,
 ) -> Result<Vec<ReceivedEvent>, Problem> {
-    let Some(batch) = top.get("batch") else {
+    let Some(batch) = top.batch else {
         return Err("missing `batch`".into());
     };
-    let Value::Array(items) = batch else {
+    let not_json = |e: serde_json::Error| format!("body is not valid JSON: {e}");
+    if !batch.get().starts_with('[') {
         return Err("`batch` must be an array".into());
-    };
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(batch.get()).map_err(not_json)?;
     if items.is_empty() {
         return Err("`batch` is empty".into());
     }
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| match item {
-            Value::Object(e) => check(i, e),
-            _ => Err(format!("batch[{i}] must be an object")),
-        })
+        .map(
+            |(i, item)| match serde_json::from_str(item.get()).map_err(not_json)? {
+                Value::Object(e) => check(i, &e),
+                _ => Err(format!("batch[{i}] must be an object")),
+            },
+        )
         .collect()
 }
 
@@ -270,7 +351,7 @@ fn common_event(i: usize, e: &Map<String, Value>) -> Result<ReceivedEvent, Probl
     })
 }
 
-fn optional_bool(top: &Map<String, Value>, key: &str) -> Result<bool, Problem> {
+fn optional_bool(top: &Top, key: &str) -> Result<bool, Problem> {
     match top.get(key) {
         None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),

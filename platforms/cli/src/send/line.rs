@@ -59,6 +59,79 @@ fn text(object: &Map<String, Value>, key: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// Seeded hostile lines: parsing never panics, and whatever parses
+    /// goes through a real core without a panic or an accounting break.
+    #[test]
+    fn hostile_lines_never_panic_and_keep_the_accounting() {
+        let pieces = [
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"event\"",
+            "\"distinct_id\"",
+            "\"properties\"",
+            "\"timestamp\"",
+            "\"uuid\"",
+            "\"e\"",
+            "\"u-1\"",
+            "\" \"",
+            "\"\"",
+            "null",
+            "1e400",
+            "-0",
+            "true",
+            "{}",
+            "[]",
+            "\"2024-01-01T10:00:00.000Z\"",
+            "\"2024-01-01T10:00:00+05:30\"",
+            "\"not a time\"",
+            "\"0190a000-0000-7000-8000-000000000001\"",
+            "\"\\ud83d\"",
+            "é",
+            "\u{0}",
+            "\"\\u0000\"",
+            "99999999999999999999999",
+        ];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let config = tidings::Config::new("phc_key", "https://ingest.example.com");
+        let mut core = tidings::Core::new(config, 1).unwrap();
+        let now = tidings::Now::default();
+        let mut parsed = 0;
+        for number in 1..=20_000u64 {
+            let line = if next() % 3 == 0 {
+                // A valid line, then cut or spliced.
+                let mut l = String::from(
+                    r#"{"event":"e","distinct_id":"u","properties":{"a":[1,{"b":null}]},"timestamp":"2024-01-01T10:00:00.000Z"}"#,
+                );
+                let at = (next() as usize) % l.len();
+                let piece = pieces[(next() as usize) % pieces.len()];
+                if l.is_char_boundary(at) {
+                    l.insert_str(at, piece);
+                }
+                l
+            } else {
+                (0..next() % 12)
+                    .map(|_| pieces[(next() as usize) % pieces.len()])
+                    .collect()
+            };
+            if let Ok(event) = parse_line(number, &line) {
+                parsed += 1;
+                let _ = core.capture(now, event);
+                assert!(core.stats().adds_up(), "line {number}: {line}");
+            }
+        }
+        assert!(parsed > 100, "{parsed} lines parsed");
+    }
+
     #[test]
     fn parses_the_documented_shape() {
         let e = parse_line(3, r#"{"event":"signup","distinct_id":"u1","properties":{"plan":"pro"},"timestamp":"2026-11-23T20:03:56.123Z"}"#).unwrap();

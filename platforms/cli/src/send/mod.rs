@@ -1,8 +1,16 @@
 //! `tidings send FILE|-`: ships NDJSON events to a real endpoint, with a
 //! progress bar, a final report and a resumable checkpoint.
+//!
+//! Every line is sent, or reported by its number and skipped (not JSON, not
+//! UTF-8, missing fields, longer than [`max_line_bytes`], refused by the
+//! client). Reading waits while the
+//! client holds half its queue budget (events or bytes), so a bulk import
+//! never overflows it.
 
 mod checkpoint;
 mod line;
+mod reader;
+mod redact;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -12,11 +20,27 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tidings::{Config, Notice, Protocol, RetryPolicy, Uuid};
+use tidings::{CaptureError, Config, Notice, Protocol, RetryPolicy, Uuid};
 use tidings_native::Client;
+
+use checkpoint::{LineState, PrefixCheck, PrefixVerdict};
+use reader::{Content, LineDigest, LineReader};
+use redact::Redactor;
 
 pub use checkpoint::Checkpoint;
 pub use line::parse_line;
+pub use redact::{parse_header, redact_url};
+
+/// How much longer than the client's largest event (`max_event_bytes`) a
+/// line may be, for whitespace the encoding drops.
+pub const LINE_SLACK_BYTES: usize = 64 * 1024;
+
+/// The longest line read: 1 MiB (the client's `max_event_bytes`) plus
+/// [`LINE_SLACK_BYTES`]. A longer one is reported and skipped without being
+/// held in memory.
+pub fn max_line_bytes() -> usize {
+    Config::new("", "").max_event_bytes + LINE_SLACK_BYTES
+}
 
 /// What to send and how.
 #[derive(Clone, Debug)]
@@ -24,6 +48,8 @@ pub struct SendOptions {
     /// A file path, or `-` for standard input.
     pub input: String,
     pub host: String,
+    /// `--allow-insecure-http`: plain http to a host that is not loopback.
+    pub allow_insecure_http: bool,
     pub api_key: String,
     pub protocol: Protocol,
     pub historical_migration: bool,
@@ -31,6 +57,9 @@ pub struct SendOptions {
     pub headers: Vec<(String, String)>,
     pub batch_size: usize,
     pub max_in_flight: usize,
+    /// The client's budget for pending events' bytes (`max_queue_bytes`);
+    /// reading waits at half of it.
+    pub max_queue_bytes: usize,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
     /// Checkpoint file for `--resume`.
@@ -45,7 +74,9 @@ pub struct SendOptions {
 pub struct SendReport {
     /// Lines read (blank lines not counted).
     pub lines: u64,
-    /// Malformed lines, skipped (their numbers were printed).
+    /// Lines skipped as unsendable (malformed, not UTF-8, too long), by this
+    /// run or, on resume, by the one that wrote the checkpoint; their
+    /// numbers were printed.
     pub malformed: u64,
     /// Lines skipped because the checkpoint says they arrived already.
     pub already_sent: u64,
@@ -99,72 +130,58 @@ impl std::fmt::Display for SendReport {
 
 /// Lines in flight and the checkpoint, shared with the client's notices.
 struct Progress {
-    line_of: HashMap<Uuid, u64>,
+    /// The line each captured event came from, and that line's hash.
+    line_of: HashMap<Uuid, (u64, LineDigest)>,
     checkpoint: Checkpoint,
 }
 
-/// Reads, sends and reports. Malformed lines are reported on stderr.
+/// Why reading stopped before the end of the input.
+enum Stop {
+    /// Before anything was sent: return the message as it is.
+    Now(String),
+    /// After sending some: deliver what was captured, save, then fail.
+    AfterDraining(String),
+}
+
+/// Reads, sends and reports. Skipped lines are reported on stderr.
 pub fn run(options: &SendOptions) -> Result<SendReport, String> {
     let checkpoint = match &options.resume {
         Some(path) => Checkpoint::load(path, &options.input)?,
-        None => Checkpoint {
-            input: options.input.clone(),
-            acked_below: 1,
-            ..Default::default()
-        },
+        None => Checkpoint::new(&options.input),
     };
+    let prefix = PrefixCheck::new(&checkpoint);
     let progress = Arc::new(Mutex::new(Progress {
         line_of: HashMap::new(),
         checkpoint,
     }));
     let client = build_client(options, progress.clone())?;
-    let reader: Box<dyn BufRead> = if options.input == "-" {
+    let input: Box<dyn BufRead> = if options.input == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(&options.input)
             .map_err(|e| format!("cannot open {}: {e}", options.input))?;
-        Box::new(std::io::BufReader::new(file))
+        Box::new(std::io::BufReader::with_capacity(64 * 1024, file))
     };
     let bar = spinner(options.progress);
     let started = Instant::now();
-    let mut last_save = Instant::now();
     let mut report = SendReport::default();
-    let backlog_limit = options.batch_size * options.max_in_flight * 8;
-    for (index, line) in reader.lines().enumerate() {
-        let number = index as u64 + 1;
-        let line = line.map_err(|e| format!("cannot read line {number}: {e}"))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut import = Import {
+        options,
+        client: &client,
+        progress: &progress,
+        bar: &bar,
+        room: Room::new(options),
+        prefix,
+    };
+    let stopped = import.read(LineReader::new(input, max_line_bytes()), &mut report);
+    let failure = match stopped {
+        Ok(()) => None,
+        Err(Stop::Now(message)) => {
+            bar.finish_and_clear();
+            return Err(message);
         }
-        report.lines += 1;
-        if lock(&progress).checkpoint.is_acked(number) {
-            report.already_sent += 1;
-            continue;
-        }
-        let event = match parse_line(number, &line) {
-            Ok(e) => e,
-            Err(why) => {
-                bar.suspend(|| eprintln!("line {number}: {why} (skipped)"));
-                report.malformed += 1;
-                continue;
-            }
-        };
-        // Backpressure: a bulk import waits instead of overflowing the queue.
-        while number % 64 == 0 && client.stats().pending as usize >= backlog_limit {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if let Some(uuid) = event.given_uuid() {
-            lock(&progress).line_of.insert(uuid, number);
-        }
-        if let Err(e) = client.capture(event) {
-            bar.suspend(|| eprintln!("line {number}: {e}"));
-        }
-        if last_save.elapsed() > Duration::from_millis(250) {
-            save(options, &progress)?;
-            last_save = Instant::now();
-            show(&bar, &client);
-        }
-    }
+        Err(Stop::AfterDraining(message)) => Some(message),
+    };
     client.flush(options.timeout);
     client.shutdown(Duration::from_secs(5));
     save(options, &progress)?;
@@ -184,11 +201,209 @@ pub fn run(options: &SendOptions) -> Result<SendReport, String> {
     report.retries = stats.retries;
     report.seconds = seconds;
     report.events_per_second = stats.delivered as f64 / seconds.max(1e-9);
-    Ok(report)
+    match failure {
+        Some(message) => Err(format!(
+            "{message} ({} events read before it were delivered{})",
+            report.delivered,
+            if options.resume.is_some() {
+                " and recorded in the checkpoint"
+            } else {
+                ""
+            }
+        )),
+        None => Ok(report),
+    }
+}
+
+/// One run over the input.
+struct Import<'a> {
+    options: &'a SendOptions,
+    client: &'a Client,
+    progress: &'a Mutex<Progress>,
+    bar: &'a ProgressBar,
+    room: Room,
+    prefix: PrefixCheck,
+}
+
+impl Import<'_> {
+    fn read<R: BufRead>(
+        &mut self,
+        mut reader: LineReader<R>,
+        report: &mut SendReport,
+    ) -> Result<(), Stop> {
+        let mut last_save = Instant::now();
+        let mut save_took = Duration::ZERO;
+        loop {
+            let line = match reader.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    let message = format!("cannot read line {}: {e}", reader.lines_read() + 1);
+                    return Err(Stop::AfterDraining(message));
+                }
+            };
+            let number = line.number;
+            // Nothing of the checkpoint's prefix is sent, so a mismatch
+            // found at its last line stops before anything went out.
+            if let PrefixVerdict::Differs { lines } = self.prefix.feed(number, &line.digest) {
+                return Err(Stop::Now(
+                    self.differs(&format!("its first {lines} lines differ")),
+                ));
+            }
+            let state = lock(self.progress).checkpoint.state(number, &line.digest);
+            if state == LineState::Differs {
+                return Err(Stop::AfterDraining(self.differs(&format!(
+                    "line {number} differs from the line it records"
+                ))));
+            }
+            let blank = matches!(line.content, Content::Text(text) if text.trim().is_empty());
+            if blank {
+                if state == LineState::New {
+                    lock(self.progress).checkpoint.ack(number, line.digest);
+                }
+                continue;
+            }
+            report.lines += 1;
+            if state == LineState::Sent {
+                report.already_sent += 1;
+                continue;
+            }
+            let parsed = match &line.content {
+                Content::Text(text) => parse_line(number, text),
+                other => Err(other.problem().unwrap_or_default()),
+            };
+            match (state, parsed) {
+                // The input still holds a line that was never sent: say so
+                // again, so that this run does not look complete either.
+                (LineState::Skipped, parsed) => {
+                    let why = parsed
+                        .err()
+                        .unwrap_or_else(|| "refused by the client".into());
+                    self.bar.suspend(|| {
+                        eprintln!(
+                            "line {number}: {why} (skipped, as by the run that wrote the checkpoint)"
+                        );
+                    });
+                    report.malformed += 1;
+                }
+                (_, Err(why)) => {
+                    self.bar
+                        .suspend(|| eprintln!("line {number}: {why} (skipped)"));
+                    report.malformed += 1;
+                    lock(self.progress).checkpoint.skip(number, line.digest);
+                }
+                (_, Ok(event)) => {
+                    let size = match line.content {
+                        Content::Text(text) => text.len(),
+                        _ => 0,
+                    };
+                    self.room.wait(self.client, size, self.bar);
+                    self.capture(number, line.digest, event);
+                }
+            }
+            if !self.prefix.pending(number) && last_save.elapsed() > SAVE_EVERY.max(save_took * 10)
+            {
+                let saving = Instant::now();
+                save(self.options, self.progress).map_err(Stop::AfterDraining)?;
+                save_took = saving.elapsed();
+                last_save = Instant::now();
+                show(self.bar, self.client);
+            }
+        }
+        if let PrefixVerdict::TooShort { lines, read } = self.prefix.at_end(reader.lines_read()) {
+            return Err(Stop::Now(self.differs(&format!(
+                "it covers {lines} lines, the input has {read}"
+            ))));
+        }
+        Ok(())
+    }
+
+    fn capture(&self, number: u64, digest: LineDigest, event: tidings::Event) {
+        // Before `capture`: the delivery notice may come before it returns.
+        let uuid = event.given_uuid();
+        if let Some(uuid) = uuid {
+            lock(self.progress).line_of.insert(uuid, (number, digest));
+        }
+        let Err(e) = self.client.capture(event) else {
+            return;
+        };
+        let mut p = lock(self.progress);
+        if let Some(uuid) = uuid {
+            p.line_of.remove(&uuid);
+        }
+        // Refused for what it is: it never will be sent, so it is handled
+        // (counted as dropped). A full queue or a shutdown is not final.
+        if matches!(
+            e,
+            CaptureError::TooLarge { .. } | CaptureError::InvalidEvent(_)
+        ) {
+            p.checkpoint.skip(number, digest);
+        }
+        drop(p);
+        self.bar
+            .suspend(|| eprintln!("line {number}: {e} (not sent)"));
+    }
+
+    /// The refusal of a checkpoint that describes other input.
+    fn differs(&self, how: &str) -> String {
+        let path = self
+            .options
+            .resume
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        format!(
+            "the checkpoint {path} describes different input ({how}): delete it to send everything again, or point --resume at a new file"
+        )
+    }
+}
+
+/// How often the checkpoint is written, at most (and never more often
+/// than ten times as long as writing it took).
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Backpressure: how much may be pending in the client before reading
+/// waits, well below its limits so that no capture meets a full queue.
+struct Room {
+    events: u64,
+    bytes: u64,
+}
+
+impl Room {
+    fn new(options: &SendOptions) -> Room {
+        let max_queue_events = Config::new("", "").max_queue_events as u64;
+        let backlog = (options.batch_size as u64)
+            .saturating_mul(options.max_in_flight as u64)
+            .saturating_mul(8);
+        Room {
+            events: backlog.min(max_queue_events / 2).max(1),
+            bytes: options.max_queue_bytes as u64 / 2,
+        }
+    }
+
+    /// Waits until one more event of about `bytes` fits, or nothing is
+    /// pending (then it goes in whatever its size).
+    fn wait(&self, client: &Client, bytes: usize, bar: &ProgressBar) {
+        let mut shown = Instant::now();
+        loop {
+            let s = client.stats();
+            let fits = s.pending < self.events
+                && s.pending_bytes.saturating_add(bytes as u64) <= self.bytes;
+            if s.pending == 0 || fits {
+                return;
+            }
+            if shown.elapsed() > SAVE_EVERY {
+                show(bar, client);
+                shown = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 fn build_client(options: &SendOptions, progress: Arc<Mutex<Progress>>) -> Result<Client, String> {
     let mut config = Config::new(options.api_key.as_str(), options.host.as_str());
+    config.allow_insecure_http = options.allow_insecure_http;
     config.protocol = options.protocol;
     config.historical_migration = options.historical_migration;
     config.gzip = options.gzip;
@@ -196,21 +411,46 @@ fn build_client(options: &SendOptions, progress: Arc<Mutex<Progress>>) -> Result
     config.max_batch_events = options.batch_size;
     config.flush_at = options.batch_size;
     config.max_in_flight = options.max_in_flight;
+    config.max_queue_bytes = options.max_queue_bytes;
     config.retry = options.retry;
     config.request_timeout = options.request_timeout;
-    Client::builder(config)
-        .on_notice(move |notice| {
-            if let Notice::Delivered { uuids, .. } = notice {
+    let insecure_host = config.insecure_http_host().map(str::to_owned);
+    let client = Client::builder(config)
+        .on_notice(move |notice| match notice {
+            Notice::Delivered { uuids, .. } => {
                 let mut p = lock(&progress);
                 for uuid in uuids {
-                    if let Some(line) = p.line_of.remove(uuid) {
-                        p.checkpoint.ack(line);
+                    if let Some((line, digest)) = p.line_of.remove(uuid) {
+                        p.checkpoint.ack(line, digest);
                     }
                 }
             }
+            // Not sent: a resume sends these lines again.
+            Notice::Dropped { uuids, .. } => {
+                let mut p = lock(&progress);
+                for uuid in uuids {
+                    p.line_of.remove(uuid);
+                }
+            }
+            _ => {}
         })
         .build()
-        .map_err(|e| e.to_string())
+        // The core names its field; here the flag that sets it.
+        .map_err(|e| {
+            let message = e
+                .to_string()
+                .replace("allow_insecure_http", "--allow-insecure-http");
+            // Never a header value, the key, or the host's query.
+            Redactor::new(&options.host, &options.api_key, &options.headers).scrub(&message)
+        })?;
+    // Once, naming the host only (never the key or the query). This binary
+    // installs no logger, so tidings-native's `log::warn!` goes nowhere.
+    if let Some(host) = insecure_host {
+        eprintln!(
+            "tidings send: warning: sending events and the API key to {host} over plain http, unencrypted (--allow-insecure-http)"
+        );
+    }
+    Ok(client)
 }
 
 fn save(options: &SendOptions, progress: &Mutex<Progress>) -> Result<(), String> {
