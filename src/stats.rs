@@ -9,6 +9,8 @@ use std::fmt;
 pub enum DropReason {
     /// The before-send hook returned `None`.
     BeforeSend,
+    /// The before-send hook panicked on it.
+    BeforeSendPanicked,
     /// Empty name or distinct id, or properties that are not a JSON object.
     InvalidEvent,
     /// Larger than `max_event_bytes`, or refused with 413 on its own.
@@ -40,6 +42,7 @@ impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DropReason::BeforeSend => f.write_str("before_send"),
+            DropReason::BeforeSendPanicked => f.write_str("before_send_panicked"),
             DropReason::InvalidEvent => f.write_str("invalid_event"),
             DropReason::TooLarge => f.write_str("too_large"),
             DropReason::QueueFull => f.write_str("queue_full"),

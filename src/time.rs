@@ -74,7 +74,7 @@ impl WallTime {
     pub fn from_system_time(t: SystemTime) -> Self {
         let millis = t
             .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .map(crate::time::whole_millis)
             .unwrap_or(0);
         Self::from_unix_millis(millis)
     }
@@ -85,8 +85,28 @@ impl WallTime {
     }
 
     /// `2026-11-23T20:03:56.123Z`: always 24 bytes, always UTC with a `Z`.
+    /// (Written digit by digit: the formatting machinery of a crate costs
+    /// the wasm build about a kilobyte; tested against humantime.)
     pub fn to_rfc3339(self) -> String {
-        humantime::format_rfc3339_millis(self.to_system_time()).to_string()
+        let ms = self.0;
+        let secs = ms / 1000;
+        let (year, month, day) = civil_from_days(secs / 86_400);
+        let of_day = secs % 86_400;
+        let mut out = String::with_capacity(24);
+        let mut put = |n: u64, digits: u32, after: char| {
+            for i in (0..digits).rev() {
+                out.push(char::from(b'0' + (n / 10u64.pow(i) % 10) as u8));
+            }
+            out.push(after);
+        };
+        put(year, 4, '-');
+        put(month, 2, '-');
+        put(day, 2, 'T');
+        put(of_day / 3600, 2, ':');
+        put(of_day / 60 % 60, 2, ':');
+        put(of_day % 60, 2, '.');
+        put(ms % 1000, 3, 'Z');
+        out
     }
 
     /// Parses an RFC 3339 timestamp in UTC (`Z`), as PostHog expects.
@@ -94,9 +114,25 @@ impl WallTime {
         humantime::parse_rfc3339(s).ok().map(Self::from_system_time)
     }
 
+    #[cfg(any(test, feature = "http-date"))]
     pub(crate) fn to_system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.0)
     }
+}
+
+/// Year, month and day of a count of days since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Debug for WallTime {
@@ -122,8 +158,33 @@ impl Now {
     }
 }
 
+/// Whole milliseconds of `d`, saturating: u64 arithmetic only (the u128 of
+/// `Duration::as_millis` links 128-bit division into the wasm build).
+pub(crate) fn whole_millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_is_what_humantime_writes() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut cases = vec![0, 1, 999, 86_399_999, 951_782_400_000, 253_402_300_799_999];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x % 253_402_300_800_000);
+        }
+        for ms in cases {
+            let wall = super::WallTime::from_unix_millis(ms);
+            let expected = humantime::format_rfc3339_millis(wall.to_system_time()).to_string();
+            assert_eq!(wall.to_rfc3339(), expected, "{ms}");
+        }
+    }
+
     use super::*;
 
     const RFC3339_LEN: usize = 24;

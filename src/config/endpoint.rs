@@ -1,4 +1,5 @@
-//! The destination URL: HTTPS, or plain HTTP only to a loopback address.
+//! The destination URL: HTTPS, or plain HTTP only to a loopback address
+//! unless `allow_insecure_http` is set.
 
 use super::{ConfigError, Protocol};
 
@@ -10,8 +11,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `host` and derives the request URL for `protocol`.
-    pub fn parse(host: &str, protocol: Protocol, gzip: bool) -> Result<Self, ConfigError> {
+    /// Parses `host` and derives the request URL for `protocol`. Plain
+    /// `http://` is refused unless the host is loopback or
+    /// `allow_insecure_http` is set.
+    pub fn parse(
+        host: &str,
+        protocol: Protocol,
+        gzip: bool,
+        allow_insecure_http: bool,
+    ) -> Result<Self, ConfigError> {
         let bad = |problem: String| Err(ConfigError::new("host", problem));
         let host = host.trim();
         // Credentials in the URL: refused before any message echoes the URL.
@@ -49,10 +57,10 @@ impl Endpoint {
         }
         match scheme.as_str() {
             "https" => {}
-            "http" if is_loopback(hostname) => {}
+            "http" if allow_insecure_http || is_loopback(hostname) => {}
             "http" => {
                 return bad(format!(
-                    "plain http to `{hostname}` would send events and the key unencrypted: use https (http is allowed only to loopback)"
+                    "plain http to `{hostname}` would send events and the key unencrypted: use https (http is allowed only to loopback, or with allow_insecure_http)"
                 ));
             }
             other => return bad(format!("unsupported scheme `{other}`: use https")),
@@ -72,6 +80,17 @@ impl Endpoint {
         };
         Ok(Endpoint { url })
     }
+}
+
+/// `host[:port]` of `host` if it is a plain `http://` URL to a host that
+/// is not loopback (what `allow_insecure_http` lets through), else `None`.
+/// Never the credentials, path or query.
+pub(crate) fn insecure_host(host: &str) -> Option<&str> {
+    let (scheme, rest) = host.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostname = hostname_of(authority);
+    let remote = !hostname.is_empty() && !is_loopback(hostname) && !authority.contains('@');
+    (scheme.eq_ignore_ascii_case("http") && remote).then_some(authority)
 }
 
 fn hostname_of(authority: &str) -> &str {
@@ -95,7 +114,13 @@ mod tests {
     use super::*;
 
     fn url(host: &str, p: Protocol, gzip: bool) -> Result<String, String> {
-        Endpoint::parse(host, p, gzip)
+        Endpoint::parse(host, p, gzip, false)
+            .map(|e| e.url)
+            .map_err(|e| e.to_string())
+    }
+
+    fn url_insecure(host: &str, p: Protocol) -> Result<String, String> {
+        Endpoint::parse(host, p, false, true)
             .map(|e| e.url)
             .map_err(|e| e.to_string())
     }
@@ -138,5 +163,61 @@ mod tests {
         assert!(url("https://u:p@x.com", Protocol::Json, false).is_err());
         let err = url("user:secret@x.com", Protocol::PostHogV0, false).unwrap_err();
         assert!(!err.contains("secret"), "never echo credentials: {err}");
+    }
+
+    #[test]
+    fn plain_http_to_any_host_only_with_the_opt_in() {
+        let host = "http://posthog.internal:8000";
+        let err = url(host, Protocol::PostHogV0, false).unwrap_err();
+        assert!(
+            err.contains("`posthog.internal`") && err.contains("allow_insecure_http"),
+            "the refusal names the host and the opt-in: {err}"
+        );
+        assert_eq!(
+            url_insecure(host, Protocol::PostHogV0).unwrap(),
+            "http://posthog.internal:8000/batch/"
+        );
+        assert_eq!(
+            url_insecure("HTTP://test-harness:8081/", Protocol::PostHogV1).unwrap(),
+            "http://test-harness:8081/i/v1/analytics/events"
+        );
+        // Loopback and https are the same either way.
+        for host in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "https://eu.i.posthog.com",
+        ] {
+            assert_eq!(
+                url(host, Protocol::Json, false).unwrap(),
+                url_insecure(host, Protocol::Json).unwrap()
+            );
+        }
+        // The opt-in lifts the scheme rule only: the rest still applies.
+        assert!(url_insecure("http://u:p@x.com", Protocol::Json).is_err());
+        assert!(url_insecure("ftp://x.com", Protocol::Json).is_err());
+        assert!(url_insecure("posthog:8000", Protocol::Json).is_err());
+        assert!(url_insecure("http://", Protocol::Json).is_err());
+    }
+
+    #[test]
+    fn names_host_and_port_of_plain_http_to_a_remote_host() {
+        assert_eq!(insecure_host("http://posthog:8000"), Some("posthog:8000"));
+        assert_eq!(
+            insecure_host(" HTTP://Test-Harness:8081/x?k=secret "),
+            Some("Test-Harness:8081")
+        );
+        assert_eq!(insecure_host("http://[fd00::1]:80/"), Some("[fd00::1]:80"));
+        for host in [
+            "https://posthog:8000",
+            "http://localhost:8000",
+            "http://app.localhost",
+            "http://127.0.0.1",
+            "http://[::1]:9",
+            "http://u:secret@x.com",
+            "http://",
+            "posthog:8000",
+        ] {
+            assert_eq!(insecure_host(host), None, "{host}");
+        }
     }
 }

@@ -109,7 +109,9 @@ impl Default for RetryPolicy {
 /// Called on every event before it is encoded: return it (changed or not)
 /// to send it, or `None` to drop it (counted as `before_send`).
 ///
-/// It runs inside the core; it must not call back into the client.
+/// It runs inside the core; it must not call back into the client. If it
+/// panics, the event is dropped as `before_send_panicked` and the core
+/// goes on (where panics unwind).
 pub type BeforeSend = Arc<dyn Fn(Event) -> Option<Event> + Send + Sync>;
 
 /// Name and version reported as `$lib`, `$lib_version` and `User-Agent`.
@@ -141,9 +143,16 @@ impl Default for LibInfo {
 pub struct Config {
     /// Project API key; required for the PostHog protocols.
     pub api_key: ApiKey,
-    /// `https://host[:port][/prefix]`; plain `http://` only to loopback.
-    /// For [`Protocol::Json`] the full endpoint URL.
+    /// `https://host[:port][/prefix]`; plain `http://` only to loopback
+    /// (or anywhere with `allow_insecure_http`). For [`Protocol::Json`]
+    /// the full endpoint URL.
     pub host: String,
+    /// Allow plain `http://` to any host, not only loopback: for a
+    /// self-hosted PostHog on a private network (`http://posthog:8000`).
+    /// Events and the API key then travel unencrypted, so it is off by
+    /// default; adapters log one warning naming the host
+    /// ([`Config::insecure_http_host`]).
+    pub allow_insecure_http: bool,
     pub protocol: Protocol,
     /// PostHog's historical-migration flag, for imports of old events.
     pub historical_migration: bool,
@@ -217,6 +226,7 @@ impl Config {
         Config {
             api_key: api_key.into(),
             host: host.into(),
+            allow_insecure_http: false,
             protocol: Protocol::PostHogV0,
             historical_migration: false,
             gzip: false,
@@ -255,6 +265,26 @@ impl Config {
         self
     }
 
+    /// `host[:port]` that requests go to over plain http because
+    /// `allow_insecure_http` let a non-loopback `http://` host through;
+    /// `None` for https, loopback, or without the opt-in. What an adapter
+    /// names in its one warning: never the key, the path or the query
+    /// (which could carry a secret).
+    ///
+    /// ```
+    /// let mut config = tidings::Config::new("phc_key", "http://posthog:8000");
+    /// assert!(tidings::Core::new(config.clone(), 1).is_err()); // https by default
+    /// config.allow_insecure_http = true;
+    /// assert_eq!(config.insecure_http_host(), Some("posthog:8000"));
+    /// assert!(tidings::Core::new(config, 1).is_ok());
+    /// ```
+    pub fn insecure_http_host(&self) -> Option<&str> {
+        if !self.allow_insecure_http {
+            return None;
+        }
+        endpoint::insecure_host(&self.host)
+    }
+
     /// Checks every field; the error names the field and what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::validate(self).map(|_| ())
@@ -267,6 +297,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("api_key", &self.api_key)
             .field("host", &self.host)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("protocol", &self.protocol)
             .field("historical_migration", &self.historical_migration)
             .field("gzip", &self.gzip)

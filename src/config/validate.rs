@@ -39,7 +39,7 @@ impl std::error::Error for ConfigError {}
 /// Validates `c` and returns the endpoint it implies.
 pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
     let err = |field, problem: String| Err(ConfigError::new(field, problem));
-    let endpoint = Endpoint::parse(&c.host, c.protocol, c.gzip)?;
+    let endpoint = Endpoint::parse(&c.host, c.protocol, c.gzip, c.allow_insecure_http)?;
     if c.protocol != Protocol::Json && c.api_key.expose().trim().is_empty() {
         return err(
             "api_key",
@@ -123,7 +123,31 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             ),
         );
     }
-    positive("flush_interval", c.flush_interval)?;
+    // Every duration: longer than zero, and short enough for the clocks
+    // and timers of every transport (a `Duration::MAX` timeout makes HTTP
+    // clients panic computing their deadline).
+    for (field, value, max) in [
+        ("flush_interval", c.flush_interval, DAY),
+        ("request_timeout", c.request_timeout, HOUR),
+        ("retry.initial_backoff", c.retry.initial_backoff, DAY),
+        ("retry.max_backoff", c.retry.max_backoff, DAY),
+        ("warning_interval", c.warning_interval, DAY),
+        ("meter_flush_interval", c.meter_flush_interval, DAY),
+    ] {
+        positive(field, value)?;
+        if value > max {
+            return err(
+                field,
+                "is too long: at most a day (request_timeout: an hour)".into(),
+            );
+        }
+    }
+    if c.max_batch_bytes > 1 << 30 {
+        return err(
+            "max_batch_bytes",
+            "is above 1 GiB, more than a request body can be".into(),
+        );
+    }
     if c.linger > c.flush_interval {
         return err("linger", "is longer than flush_interval: lower it".into());
     }
@@ -144,8 +168,6 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             format!("({}) is above 256", c.max_in_flight),
         );
     }
-    positive("request_timeout", c.request_timeout)?;
-    positive("retry.initial_backoff", c.retry.initial_backoff)?;
     if c.retry.max_backoff < c.retry.initial_backoff {
         return err(
             "retry.max_backoff",
@@ -169,7 +191,6 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             "must be at least 0.0 and below 1.0 (a fraction of each wait)".into(),
         );
     }
-    positive("warning_interval", c.warning_interval)?;
     if c.meter_event.trim().is_empty() {
         return err(
             "meter_event",
@@ -177,7 +198,6 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
         );
     }
     at_least("meter_flush_keys", c.meter_flush_keys, 1)?;
-    positive("meter_flush_interval", c.meter_flush_interval)?;
     Ok(endpoint)
 }
 
@@ -191,6 +211,9 @@ fn at_least(field: &'static str, value: usize, min: usize) -> Result<(), ConfigE
     Ok(())
 }
 
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
 fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() {
         return Err(ConfigError::new(field, "must be longer than zero"));
@@ -201,7 +224,7 @@ fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
 /// Whole milliseconds for messages (as `u64`: formatting a `u128` links
 /// more code in wasm).
 fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    crate::time::whole_millis(d)
 }
 
 #[cfg(test)]
@@ -233,6 +256,20 @@ mod tests {
         assert!(check(|c| c.retry.jitter = f64::NAN).is_err());
         assert!(check(|c| c.max_in_flight = 0).is_err());
         assert!(check(|c| c.flush_interval = Duration::ZERO).is_err());
+        // Valid-looking but unusable by any transport: refused, named.
+        let e = check(|c| c.request_timeout = Duration::MAX).unwrap_err();
+        assert!(
+            e.contains("`request_timeout`") && e.contains("too long"),
+            "{e}"
+        );
+        let e = check(|c| {
+            c.retry.initial_backoff = Duration::MAX;
+            c.retry.max_backoff = Duration::MAX;
+        })
+        .unwrap_err();
+        assert!(e.contains("`retry.initial_backoff`"), "{e}");
+        assert!(check(|c| c.max_batch_bytes = usize::MAX).is_err());
+        check(|c| c.request_timeout = Duration::from_secs(3600)).unwrap();
         assert!(
             check(|c| c.api_key = "".into())
                 .unwrap_err()
@@ -261,5 +298,42 @@ mod tests {
             !shown.contains("phc_secret_value") && !shown.contains("secret_header"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_needs_allow_insecure_http() {
+        let http = |c: &mut Config| c.host = "http://posthog:8000".into();
+        let e = check(http).unwrap_err();
+        assert!(
+            e.contains("`host`") && e.contains("use https") && e.contains("allow_insecure_http"),
+            "{e}"
+        );
+        check(|c| {
+            http(c);
+            c.allow_insecure_http = true;
+        })
+        .unwrap();
+        for host in ["http://127.0.0.1:8000", "https://posthog.example.com"] {
+            for allow in [false, true] {
+                check(|c| {
+                    c.host = host.into();
+                    c.allow_insecure_http = allow;
+                })
+                .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn insecure_http_host_names_only_a_remote_plain_http_host() {
+        let mut c = Config::new("phc_secret", "http://posthog:8000/?token=secret");
+        assert_eq!(c.insecure_http_host(), None, "off without the opt-in");
+        c.allow_insecure_http = true;
+        assert_eq!(c.insecure_http_host(), Some("posthog:8000"));
+        c.host = "http://localhost:8000".into();
+        assert_eq!(c.insecure_http_host(), None);
+        c.host = "https://posthog.example.com".into();
+        assert_eq!(c.insecure_http_host(), None);
+        assert!(format!("{c:?}").contains("allow_insecure_http: true"));
     }
 }

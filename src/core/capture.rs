@@ -2,6 +2,7 @@
 //! it cannot be queued.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use uuid::Uuid;
 
@@ -27,6 +28,8 @@ pub enum CaptureError {
     ShutDown,
     /// The before-send hook dropped it.
     DroppedByBeforeSend,
+    /// The before-send hook panicked while handling it.
+    BeforeSendPanicked,
 }
 
 impl CaptureError {
@@ -38,6 +41,7 @@ impl CaptureError {
             CaptureError::QueueFull { .. } => DropReason::QueueFull,
             CaptureError::ShutDown => DropReason::ShutDown,
             CaptureError::DroppedByBeforeSend => DropReason::BeforeSend,
+            CaptureError::BeforeSendPanicked => DropReason::BeforeSendPanicked,
         }
     }
 }
@@ -62,6 +66,9 @@ impl fmt::Display for CaptureError {
             }
             CaptureError::DroppedByBeforeSend => {
                 f.write_str("the before-send hook dropped the event")
+            }
+            CaptureError::BeforeSendPanicked => {
+                f.write_str("the before-send hook panicked; the event was dropped")
             }
         }
     }
@@ -119,7 +126,13 @@ impl Core {
             return Err(CaptureError::ShutDown);
         }
         if let Some(hook) = &self.config.before_send {
-            event = hook(event).ok_or(CaptureError::DroppedByBeforeSend)?;
+            // A panicking hook loses only the event it was handed: counted,
+            // and the core stays consistent (nothing was changed yet).
+            event = match catch_unwind(AssertUnwindSafe(|| hook(event))) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Err(CaptureError::DroppedByBeforeSend),
+                Err(_) => return Err(CaptureError::BeforeSendPanicked),
+            };
         }
         if let Some(problem) = event.problem() {
             return Err(CaptureError::InvalidEvent(problem));
@@ -136,6 +149,12 @@ impl Core {
                 size: bytes.len(),
                 max: self.config.max_event_bytes,
             });
+        }
+        if !crate::wire::nesting_within(&bytes, crate::wire::MAX_EVENT_DEPTH) {
+            // A server would refuse the whole batch it travels in.
+            return Err(CaptureError::InvalidEvent(
+                "its properties nest deeper than a JSON server reads (127 levels in a request body)".into(),
+            ));
         }
         self.make_room(bytes.len())?;
         let seq = self.next_seq;
@@ -179,5 +198,58 @@ impl Core {
             max_events,
             max_bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Core, Event};
+
+    fn core() -> Core {
+        Core::new(Config::new("phc_key", "https://ingest.example.com"), 1).unwrap()
+    }
+
+    /// `{"k":{"k":...{}...}}` with `levels` objects.
+    fn nested(levels: usize) -> String {
+        "{\"k\":".repeat(levels - 1) + "{}" + &"}".repeat(levels - 1)
+    }
+
+    #[test]
+    fn events_a_json_server_cannot_read_are_refused_at_capture() {
+        let mut core = core();
+        let now = Now::default();
+        let bad = [
+            r#"{"name":"caf\ud83d"}"#.to_owned(),
+            r#"{"n":1e400}"#.to_owned(),
+            r#"{"n":-1.7976931348623158e308}"#.to_owned(),
+            nested(125), // 126 levels with the event's own object
+        ];
+        for json in &bad {
+            let refused = core.capture(now, Event::new("e", "u").properties_json(json));
+            assert!(
+                matches!(refused, Err(CaptureError::InvalidEvent(_))),
+                "{json}: {refused:?}"
+            );
+        }
+        // Typed values are held to the same depth.
+        let value: serde_json::Value = serde_json::from_str(&nested(125)).unwrap();
+        let refused = core.capture(now, Event::new("e", "u").properties(value));
+        assert!(
+            matches!(refused, Err(CaptureError::InvalidEvent(_))),
+            "{refused:?}"
+        );
+        // Just within the limits: accepted, and the body stays readable.
+        let good = Event::new("e", "u")
+            .properties_json(&nested(124))
+            .properties_json(r#"{"emoji":"\ud83d\ude00","n":1.7976931348623157e308}"#);
+        core.capture(now, good).unwrap();
+        let stats = core.stats();
+        assert_eq!(stats.dropped(DropReason::InvalidEvent), 5);
+        assert!(stats.adds_up());
+        let _ = core.flush(now, std::time::Duration::from_secs(1));
+        let request = core.poll_transmit(now).expect("the good event goes out");
+        let body = request.body.to_json();
+        serde_json::from_slice::<serde_json::Value>(&body).expect("a serde_json server reads it");
     }
 }

@@ -144,7 +144,9 @@ impl Event {
             }
             None => {
                 self.error
-                    .get_or_insert("properties must be the JSON text of one object".to_owned());
+                    .get_or_insert(
+                        "properties must be the JSON text of one object, as a JSON server reads it (UTF-16 surrogates in pairs, numbers within the range of f64)".to_owned(),
+                    );
             }
         }
         self

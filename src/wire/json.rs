@@ -94,11 +94,24 @@ impl<'a> JsonReader<'a> {
                     match *self.text.get(self.at)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
                         b'u' => {
-                            let hex = self.text.get(self.at + 1..self.at + 5)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            let unit = self.hex4(self.at + 1)?;
+                            self.at += 5;
+                            // UTF-16 halves must pair up, as serde_json (and
+                            // so PostHog's capture) insists: a lone half is
+                            // what JSON.stringify makes of an emoji cut in two.
+                            if (0xDC00..0xE000).contains(&unit) {
                                 return None;
                             }
-                            self.at += 5;
+                            if (0xD800..0xDC00).contains(&unit) {
+                                if self.text.get(self.at..self.at + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                let low = self.hex4(self.at + 2)?;
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return None;
+                                }
+                                self.at += 6;
+                            }
                         }
                         _ => return None,
                     }
@@ -162,22 +175,43 @@ impl<'a> JsonReader<'a> {
         self.array_items(depth, |r| r.value(depth))
     }
 
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    /// The four hex digits at `at`, as a UTF-16 code unit.
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let hex = self.text.get(at..at + 4)?;
+        hex.iter().try_fold(0u32, |n, &b| {
+            let digit = (b as char).to_digit(16)?;
+            Some(n * 16 + digit)
+        })
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, within the
+    /// range of an f64 (serde_json refuses the rest as out of range).
     fn number(&mut self) -> Option<()> {
         self.eat_byte(b'-');
+        let int_start = self.at;
         if !self.eat_byte(b'0') {
             self.digits()?;
         }
+        let int = &self.text[int_start..self.at];
+        let mut frac: &[u8] = &[];
         if self.eat_byte(b'.') {
+            let start = self.at;
             self.digits()?;
+            frac = &self.text[start..self.at];
         }
+        let mut exp = 0i64;
         if self.eat_byte(b'e') || self.eat_byte(b'E') {
-            if !self.eat_byte(b'+') {
-                self.eat_byte(b'-');
-            }
+            let negative = !self.eat_byte(b'+') && self.eat_byte(b'-');
+            let start = self.at;
             self.digits()?;
+            for &d in &self.text[start..self.at] {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 40);
+            }
+            if negative {
+                exp = -exp;
+            }
         }
-        Some(())
+        finite(int, frac, exp).then_some(())
     }
 
     /// One or more digits.
@@ -217,6 +251,71 @@ impl<'a> JsonReader<'a> {
     }
 }
 
+/// How deep one encoded event may nest: serde_json-based servers (PostHog's
+/// capture among them) read 127 levels, and a body's envelope takes two
+/// (`{"batch":[`) before the event's own object.
+pub(crate) const MAX_EVENT_DEPTH: usize = 125;
+
+/// Whether `json` (valid JSON text) nests no deeper than `max` levels.
+pub(crate) fn nesting_within(json: &[u8], max: usize) -> bool {
+    // Fewer openers than the limit cannot nest deeper (strings included:
+    // an upper bound, counted fast).
+    let openers = json.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if openers <= max {
+        return true;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Whether `int.frac e exp` is below the largest number serde_json reads
+/// (1.7976931348623158e308 and above are refused; tiny ones become 0).
+fn finite(int: &[u8], frac: &[u8], exp: i64) -> bool {
+    // The significant digits, and the decimal exponent of the first one.
+    let (magnitude, head, tail): (i64, &[u8], &[u8]) = match int.iter().position(|&d| d != b'0') {
+        Some(p) => ((int.len() - p - 1) as i64, &int[p..], frac),
+        None => match frac.iter().position(|&d| d != b'0') {
+            Some(p) => (-(p as i64) - 1, &frac[p..], &[]),
+            None => return true, // zero
+        },
+    };
+    let magnitude = magnitude + exp;
+    if magnitude != 308 {
+        return magnitude < 308;
+    }
+    let mut digits = head.iter().chain(tail);
+    for &limit in b"17976931348623158" {
+        match digits.next() {
+            Some(&d) if d != limit => return d < limit,
+            Some(_) => {}
+            None => return true,
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::JsonReader;
@@ -231,6 +330,13 @@ mod tests {
             "0",
             "-0.0E-1",
             "{\"nested\":{\"deeper\":[{\"k\":\"é 😀\"}]}}",
+            "\"\\ud83d\\ude00\"",
+            "1e308",
+            "1.7976931348623157e308",
+            "-1.7976931348623157e308",
+            "1e-400",
+            "0.0000000000001e320",
+            &("9".repeat(308)),
         ];
         for text in good {
             assert!(
@@ -239,6 +345,21 @@ mod tests {
             );
             assert!(JsonReader::is_valid(text), "{text}");
         }
+    }
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        use super::nesting_within;
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(nesting_within(deep(125).as_bytes(), 125));
+        assert!(!nesting_within(deep(126).as_bytes(), 125));
+        let in_strings = format!("[\"{}\", \"\\\"[[[\"]", "[{".repeat(200));
+        assert!(nesting_within(in_strings.as_bytes(), 2));
+        // Two levels of envelope plus 125: what serde_json still reads.
+        let body = format!("{{\"batch\":[{}]}}", deep(125));
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
+        let body = format!("{{\"batch\":[{}]}}", deep(126));
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_err());
     }
 
     #[test]
@@ -269,6 +390,15 @@ mod tests {
             "NaN",
             "Infinity",
             "{\"a\":1}}",
+            // What serde_json refuses although the grammar allows it.
+            "\"caf\\ud83d\"",
+            "\"\\ude00\"",
+            "\"\\ud83d\\u0041\"",
+            "1e400",
+            "-1e309",
+            "1.7976931348623158e308",
+            "0.0000000000001e330",
+            &("1".to_owned() + &"0".repeat(309)),
         ];
         for text in bad {
             assert!(

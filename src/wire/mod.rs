@@ -13,6 +13,6 @@ pub use body::Body;
 pub(crate) use encode::EventEncoder;
 pub(crate) use envelope::Envelope;
 pub(crate) use headers::{RequestHeaders, RequestMeta};
-pub(crate) use json::JsonReader;
+pub(crate) use json::{JsonReader, MAX_EVENT_DEPTH, nesting_within};
 pub(crate) use results::{EventResult, V1Results};
 pub(crate) use retry_after::parse_retry_after;

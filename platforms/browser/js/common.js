@@ -1,6 +1,8 @@
 // What the browser and Workers wrappers share: argument checks and the
 // one JSON.stringify of a capture's properties.
 
+import { checkCaptureOptions } from './options.js';
+
 /** A short description of a value for error messages. */
 export function describe(value) {
   if (value === null) return 'null';
@@ -56,6 +58,27 @@ export function propertiesJson(core, event, properties) {
     );
   }
   return json;
+}
+
+/**
+ * Checks a capture's arguments: `[json, distinctId, uuid, timestampMs]`.
+ * A refusal throws, and is counted by the core as it counts the events it
+ * refuses itself: `too_large` (by propertiesJson) or `invalid_event`.
+ */
+export function checkCapture(core, event, properties, options) {
+  let json;
+  try {
+    json = propertiesJson(core, event, properties);
+  } catch (e) {
+    if (e instanceof TypeError) core.noteRefused(2, 1); // invalid_event
+    throw e;
+  }
+  try {
+    return [json, ...checkCaptureOptions(options)];
+  } catch (e) {
+    core.noteRefused(2, 1); // invalid_event
+    throw e;
+  }
 }
 
 export function isNode() {

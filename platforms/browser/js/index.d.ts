@@ -11,8 +11,17 @@ export function loadSync(module: BufferSource | WebAssembly.Module): void;
 /** Options of `new Tidings(options)`. Unknown names and wrong types throw. */
 /** The options both builds take (the core's). */
 export interface CoreOptions {
-  /** Ingestion URL: `https://host[:port][/prefix]` (plain `http://` only to loopback). For `protocol: 'json'`, the full endpoint URL. */
+  /** Ingestion URL: `https://host[:port][/prefix]` (plain `http://` only to loopback, or anywhere with `allowInsecureHttp`). For `protocol: 'json'`, the full endpoint URL. */
   host: string;
+  /**
+   * Allow a plain `http://` host that is not loopback, e.g. a self-hosted
+   * PostHog on a private network (`http://posthog:8000`). Events and the API
+   * key then travel unencrypted, so it is off by default (and without it such
+   * a host throws a `RangeError` naming this option); when it lets one
+   * through, the constructor logs one `console.warn` naming the host. A page
+   * served over https cannot fetch http anyway (mixed content). Default false.
+   */
+  allowInsecureHttp?: boolean;
   /** Project API key; required for the PostHog protocols. */
   apiKey?: string;
   /** Wire format. Default `'posthog-v0'`. */

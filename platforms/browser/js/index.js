@@ -8,9 +8,9 @@
 
 import init, { initSync, TimerDriver } from '../pkg/tidings_browser.js';
 import { ClientBase, newDriver } from './client-base.js';
-import { describe, isPlainObject, loader, propertiesJson } from './common.js';
+import { checkCapture, describe, isPlainObject, loader } from './common.js';
 import { Identity, PageProperties } from './identity.js';
-import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { checkMillis, checkOptions } from './options.js';
 import { Store } from './persist.js';
 import { inBrowser, Transport } from './transport.js';
 
@@ -101,7 +101,7 @@ export class Tidings extends ClientBase {
       flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
       shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
     };
-    const core = newDriver(() => new TimerDriver(o.host, o.apiKey, o.names, o.values, o.headers, host));
+    const core = newDriver(() => new TimerDriver(o.host, o.apiKey, o.values, o.headers, host));
     super(core);
     this.#core = core;
     this.#transport = new Transport(this.#core, { compression: own.compression });
@@ -124,8 +124,7 @@ export class Tidings extends ClientBase {
    * accepted (queue full, shut down: counted in stats().dropped).
    */
   capture(event, properties, options) {
-    const own = propertiesJson(this.#core, event, properties);
-    const [distinctId, uuid, timestampMs] = checkCaptureOptions(options);
+    const [own, distinctId, uuid, timestampMs] = checkCapture(this.#core, event, properties, options);
     const members = this.#page ? this.#page.members() : '';
     let json = own;
     if (members) {

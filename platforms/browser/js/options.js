@@ -15,13 +15,22 @@ const MILLIS = [
   'flushIntervalMs', 'lingerMs', 'requestTimeoutMs', 'initialBackoffMs', 'maxBackoffMs',
   'warningIntervalMs', 'meterFlushIntervalMs',
 ];
-const BOOLEANS = ['historicalMigration', 'geoipDisable'];
+/** `allowInsecureHttp` is the core's `allow_insecure_http` (see withOptionNames). */
+const BOOLEANS = ['historicalMigration', 'geoipDisable', 'allowInsecureHttp'];
 /** String options and their allowed values, passed on as the value's index. */
 const CHOICES = {
   protocol: ['posthog-v0', 'posthog-v1', 'json'],
   overflow: ['drop-newest', 'drop-oldest'],
 };
 const OTHERS = ['host', 'apiKey', 'distinctId', 'headers', 'jitter'];
+/** Facts about the host that the core shapes requests by, not user options. */
+const HOST_FACTS = ['corsSimple', 'adapterGzip', 'deliveryWindows'];
+/**
+ * Every value the wasm constructor reads, by position: the order
+ * `config()` in src/options.rs reads them in (NaN: not given). Positions,
+ * not names: the names would cost the wasm module their bytes.
+ */
+const ORDER = [...COUNTS, ...MILLIS, 'jitter', ...BOOLEANS, ...Object.keys(CHOICES), ...HOST_FACTS];
 /** About 285 years: far beyond any useful setting, and no overflow. */
 const MAX_MS = 9e12;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -60,8 +69,8 @@ function given(v) {
  * in `own`, unchecked); `hostFacts` are booleans about the host that the
  * core shapes requests by (`corsSimple`, `adapterGzip`, `deliveryWindows`),
  * not user options.
- * Returns what the wasm constructor takes: option names comma-separated
- * with their values, headers one name or value per line.
+ * Returns what the wasm constructor takes: the option values by position
+ * (see ORDER), headers one name or value per line.
  */
 export function checkOptions(options, extra = [], hostFacts = {}) {
   if (!isPlainObject(options)) {
@@ -86,9 +95,8 @@ export function checkOptions(options, extra = [], hostFacts = {}) {
     throw new RangeError('tidings: option "distinctId" must not be empty');
   }
 
-  const names = [];
-  const values = [];
-  const put = (name, value) => { names.push(name); values.push(value); };
+  const values = new Float64Array(ORDER.length).fill(NaN);
+  const put = (name, value) => { values[ORDER.indexOf(name)] = value; };
   for (const name of COUNTS) {
     const v = options[name];
     if (!given(v)) continue;
@@ -112,6 +120,14 @@ export function checkOptions(options, extra = [], hostFacts = {}) {
     if (!given(v)) continue;
     if (typeof v !== 'boolean') throw wrongType(name, 'a boolean', v);
     put(name, v ? 1 : 0);
+  }
+  // Plain http to a host that is not loopback, which only allowInsecureHttp
+  // lets through: one warning per client, naming host[:port] only (never
+  // the path or query; a URL with credentials is refused by the core).
+  // Here rather than in the wasm module, where it would cost more bytes.
+  const insecure = options.allowInsecureHttp && /^\s*http:\/\/([^/?#@]+)([/?#]|\s*$)/i.exec(host)?.[1];
+  if (insecure && !/^(localhost|127\.[\d.]+|\[::1\])(:\d*)?$|\.localhost(:\d*)?$/i.test(insecure)) {
+    console.warn(`tidings: option "allowInsecureHttp": plain http to ${insecure}, unencrypted`);
   }
   for (const [name, allowed] of Object.entries(CHOICES)) {
     const v = string(name);
@@ -146,8 +162,7 @@ export function checkOptions(options, extra = [], hostFacts = {}) {
   for (const name of extra) own[name] = options[name];
   // Joined: strings cross into wasm with less code than arrays of them.
   return {
-    host, apiKey: string('apiKey') ?? '', distinctId, names: names.join(','),
-    values: new Float64Array(values), headers: headers.join('\n'), own,
+    host, apiKey: string('apiKey') ?? '', distinctId, values, headers: headers.join('\n'), own,
   };
 }
 

@@ -5,8 +5,8 @@
 
 import { WindowDriver } from '../pkg-workers/tidings_workers.js';
 import { ClientBase, newDriver } from './client-base.js';
-import { describe, isPlainObject, propertiesJson, randomId } from './common.js';
-import { checkCaptureOptions, checkMillis, checkOptions } from './options.js';
+import { checkCapture, describe, isPlainObject, randomId } from './common.js';
+import { checkMillis, checkOptions } from './options.js';
 import { drain } from './drain.js';
 import { Transport } from './transport.js';
 
@@ -36,7 +36,7 @@ export class Tidings extends ClientBase {
     }
     // The core sends only within drains: the host works only in waitUntil.
     const o = checkOptions(options, [], { deliveryWindows: true });
-    const core = newDriver(() => new WindowDriver(o.host, o.apiKey, o.names, o.values, o.headers));
+    const core = newDriver(() => new WindowDriver(o.host, o.apiKey, o.values, o.headers));
     super(core);
     this.#core = core;
     // The browser build's fetch path. No compression here: it costs CPU on
@@ -60,8 +60,7 @@ export class Tidings extends ClientBase {
    * null when it was valid but not accepted (counted in stats().dropped).
    */
   capture(event, properties, options) {
-    const json = propertiesJson(this.#core, event, properties);
-    const [distinctId, uuid, timestampMs] = checkCaptureOptions(options);
+    const [json, distinctId, uuid, timestampMs] = checkCapture(this.#core, event, properties, options);
     return this.#core.capture(event, json, distinctId ?? this.#distinctId, uuid, timestampMs) ?? null;
   }
 

@@ -14,6 +14,10 @@ export function loadSync(module: BufferSource | WebAssembly.Module): void;
 /**
  * Options of the Workers build: the core's (no persistence, compression,
  * sessions or page properties: those are the browser's), plus `runtime`.
+ * `allowInsecureHttp: true` lets a plain `http://` host that is not
+ * loopback through (a self-hosted PostHog such as `http://posthog:8000`),
+ * with one `console.warn` naming the host per client; https stays the
+ * default, since events and the API key would otherwise travel unencrypted.
  */
 export interface TidingsOptions extends CoreOptions {
   /** Accepted for clarity; the Workers build is always timer-free. */

@@ -39,6 +39,7 @@ use tidings::{
 use wasm_bindgen::prelude::*;
 
 use crate::error::{range_error, type_error};
+pub use crate::options::OPTION_ORDER;
 #[cfg(feature = "timers")]
 pub use crate::timer_driver::{Host, TimerDriver};
 #[cfg(feature = "workers")]
@@ -77,10 +78,12 @@ fn transport_error(timed_out: bool, message: String) -> TransportError {
 
 /// The reason of a refusal the JS wrapper made before calling into wasm:
 /// `0` a capture whose JSON is longer than `maxEventBytes` (`too_large`),
-/// `1` persisted events past their maximum age (`expired`).
+/// `1` persisted events past their maximum age (`expired`), `2` a capture
+/// whose arguments are invalid (`invalid_event`, as the core counts its own).
 fn refused_reason(kind: u32) -> tidings::DropReason {
     match kind {
         1 => tidings::DropReason::Expired,
+        2 => tidings::DropReason::InvalidEvent,
         _ => tidings::DropReason::TooLarge,
     }
 }
@@ -89,14 +92,8 @@ fn refused_reason(kind: u32) -> tidings::DropReason {
 /// seed, or the `RangeError` naming the bad option. One call site for both
 /// classes (it is large once inlined).
 #[inline(never)]
-fn new_core(
-    host: String,
-    api_key: String,
-    names: &str,
-    values: &[f64],
-    headers: &str,
-) -> Result<Core, JsValue> {
-    seeded_core(options::config(host, api_key, names, values, headers)?)
+fn new_core(host: String, api_key: String, values: &[f64], headers: &str) -> Result<Core, JsValue> {
+    seeded_core(options::config(host, api_key, values, headers)?)
 }
 
 /// A core for `config` with a random seed.

@@ -96,11 +96,10 @@ impl WindowDriver {
     pub fn new(
         host: String,
         api_key: String,
-        names: String,
         values: &[f64],
         headers: String,
     ) -> Result<WindowDriver, JsValue> {
-        let core = new_core(host, api_key, &names, values, &headers)?;
+        let core = new_core(host, api_key, values, &headers)?;
         Ok(WindowDriver {
             state: Rc::new(RefCell::new(State {
                 core,
@@ -225,7 +224,7 @@ fn drain_result(outcome: WindowOutcome) -> JsValue {
 
 /// Whole milliseconds, rounded up: a wait never ends before its deadline.
 fn millis_up(d: Duration) -> f64 {
-    (d.as_micros() as f64 / 1000.0).ceil()
+    (d.as_secs_f64() * 1000.0).ceil()
 }
 
 /// A drain budget in milliseconds (checked by `js/workers.js`); none

@@ -113,6 +113,8 @@ test('bad input throws a clear error and the client keeps working', async () => 
   const s = t.stats();
   assert.equal(s.delivered, 1);
   assert.equal(s.dropped.too_large, 2);
+  // Refused in JavaScript, counted by the core as it counts its own.
+  assert.equal(s.dropped.invalid_event, 8);
   assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
   await t.shutdown(1000);
 });
@@ -142,6 +144,62 @@ test('invalid options throw, naming the option', () => {
   }
   // Still usable afterwards.
   assert.ok(new Tidings({ apiKey: 'k', host }).distinctId);
+});
+
+test('allowInsecureHttp: plain http to a private host is refused without it; with it, one warning naming the host', async () => {
+  // The JSON protocol keeps the query: the warning must not show it.
+  const host = 'http://posthog.internal:8000/e?token=SECRET_QUERY';
+  const protocol = 'json';
+  const builds = [['browser', Tidings], ['Workers', workers.Tidings]];
+  for (const [build, Client] of builds) {
+    assert.throws(
+      () => new Client({ apiKey: 'phc_SECRET', host, protocol }),
+      (e) => e.name === 'RangeError' && /"host".*`posthog\.internal`.*allowInsecureHttp/.test(e.message)
+        && !e.message.includes('allow_insecure_http'),
+      build,
+    );
+  }
+  const warnings = [];
+  const { warn } = console;
+  const realFetch = globalThis.fetch;
+  const urls = [];
+  console.warn = (...args) => warnings.push(args.join(' '));
+  // No network: every request is answered here.
+  globalThis.fetch = async (url) => {
+    urls.push(String(url));
+    return new Response('{"status":1}', { status: 200 });
+  };
+  try {
+    for (const [build, Client] of builds) {
+      warnings.length = 0;
+      const t = new Client({ apiKey: 'phc_SECRET', host, protocol, allowInsecureHttp: true });
+      assert.equal(warnings.length, 1, `${build}: ${warnings}`);
+      assert.match(warnings[0], /"allowInsecureHttp": plain http to posthog\.internal:8000,/, build);
+      assert.doesNotMatch(warnings[0], /SECRET/, `${build}: never the key or the query`);
+      // https and loopback need no opt-in: it changes nothing and warns not.
+      for (const other of ['https://eu.i.posthog.com', collector.url]) {
+        const quiet = new Client({ apiKey: 'k', host: other, allowInsecureHttp: true });
+        await quiet.shutdown(100);
+      }
+      // A URL the core refuses anyway (credentials) is not named either.
+      assert.throws(() => new Client({ apiKey: 'k', host: 'http://u:pw@posthog.internal', allowInsecureHttp: true }), { name: 'RangeError' });
+      assert.throws(() => new Client({ apiKey: 'k', host, allowInsecureHttp: 'yes' }), { name: 'TypeError', message: /"allowInsecureHttp" must be a boolean/ });
+      assert.equal(warnings.length, 1, `${build}: ${warnings}`);
+      urls.length = 0;
+      t.capture('over plain http');
+      if (build === 'Workers') {
+        assert.equal((await t.drain(2000)).completed, true);
+      } else {
+        assert.deepEqual(await t.flush(2000), { completed: true, pending: 0 });
+      }
+      assert.equal(t.stats().delivered, 1, build);
+      assert.ok(urls.length >= 1 && urls.every((u) => u.startsWith('http://posthog.internal:8000/e?token=')), `${build}: ${urls}`);
+      await t.shutdown(1000);
+    }
+  } finally {
+    console.warn = warn;
+    globalThis.fetch = realFetch;
+  }
 });
 
 test('after shutdown, capture returns null and flush resolves', async () => {

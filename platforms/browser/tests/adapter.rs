@@ -7,7 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Float64Array, Reflect};
-use tidings_browser::{Host, TimerDriver};
+use tidings_browser::{Host, OPTION_ORDER, TimerDriver};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -51,6 +51,17 @@ extern "C" {
     fn count_timers() -> u32;
 }
 
+/// Option values by position, as `js/options.js` hands them over, from
+/// comma-separated option names and their values.
+fn positional(names: &str, values: &[f64]) -> Vec<f64> {
+    let mut out = vec![f64::NAN; OPTION_ORDER.len()];
+    for (name, &v) in names.split(',').filter(|n| !n.is_empty()).zip(values) {
+        let at = OPTION_ORDER.iter().position(|o| *o == name);
+        out[at.unwrap_or_else(|| panic!("unknown option {name}"))] = v;
+    }
+    out
+}
+
 fn get(o: &JsValue, key: &str) -> JsValue {
     Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
@@ -71,8 +82,7 @@ fn client(names: &str, values: &[f64]) -> (TimerDriver, JsValue) {
     let core = TimerDriver::new(
         "https://ingest.example.com".into(),
         "phc_unit".into(),
-        names.into(),
-        &values,
+        &positional(names, &values),
         "X-Tenant\nacme".into(),
         host.clone().unchecked_into::<Host>(),
     )
@@ -264,8 +274,7 @@ fn bad_option_combinations_name_the_field() {
     let e = TimerDriver::new(
         "https://ingest.example.com".into(),
         "phc_unit".into(),
-        "flushAt,maxBatchEvents".into(),
-        &[500.0, 100.0],
+        &positional("flushAt,maxBatchEvents", &[500.0, 100.0]),
         String::new(),
         host.unchecked_into::<Host>(),
     )
@@ -283,7 +292,6 @@ fn bad_option_combinations_name_the_field() {
     let e = TimerDriver::new(
         "http://example.com".into(),
         "phc_unit".into(),
-        String::new(),
         &[],
         String::new(),
         recording_host().unchecked_into::<Host>(),

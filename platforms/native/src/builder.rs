@@ -108,7 +108,7 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_notice(mut self, hook: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
-        self.on_notice = Some(Arc::new(hook));
+        self.on_notice = Some(NoticeHook::new(hook));
         self
     }
 
@@ -137,6 +137,12 @@ impl Builder {
         };
         let max_in_flight = config.max_in_flight;
         let core = Core::new(config, seed.unwrap_or_else(random_seed))?;
+        if let Some(host) = core.config().insecure_http_host() {
+            // Once per client; the host only, never the key or the query.
+            log::warn!(
+                "tidings: sending events and the API key to {host} over plain http, unencrypted (allow_insecure_http)"
+            );
+        }
         let url = core.url().split('?').next().unwrap_or_default().to_owned();
         let (inbox, messages) = mpsc::channel();
         let pool = Pool::new(transport, inbox.clone(), max_in_flight);

@@ -57,7 +57,7 @@ impl Client {
     /// use tidings_native::{Client, Config};
     /// let config = Config::new("phc_key", "http://example.com");
     /// let error = Client::new(config).unwrap_err();
-    /// assert_eq!(error.field, "host"); // plain http only to loopback
+    /// assert_eq!(error.field, "host"); // plain http only to loopback, unless `allow_insecure_http`
     /// ```
     #[cfg(feature = "ureq")]
     pub fn new(config: Config) -> Result<Client, tidings::ConfigError> {

@@ -20,8 +20,10 @@ pub(crate) struct Pool {
     answers: Sender<Msg>,
     threads: usize,
     max_threads: usize,
-    /// Requests handed out and not yet answered by a sender thread.
+    /// Requests handed to sender threads and not yet answered.
     busy: usize,
+    /// The stuck-transport warning was logged (once per client).
+    stuck_logged: bool,
 }
 
 impl Pool {
@@ -35,13 +37,17 @@ impl Pool {
             threads: 0,
             max_threads: max.max(1),
             busy: 0,
+            stuck_logged: false,
         }
     }
 
-    /// Hands a request to an idle sender thread, starting one if all are busy.
+    /// Hands a request to an idle sender thread, starting one if all are
+    /// busy. A request no thread can take is answered at once as failed
+    /// (the core retries it later) instead of waiting in a queue: so a
+    /// transport that never returns holds at most `max_in_flight` bodies,
+    /// and the adapter stays within the core's memory budget.
     pub(crate) fn dispatch(&mut self, transmit: Transmit) {
-        self.busy += 1;
-        if self.busy > self.threads && self.threads < self.max_threads {
+        if self.busy >= self.threads && self.threads < self.max_threads {
             self.spawn();
         }
         if self.threads == 0 {
@@ -50,6 +56,24 @@ impl Pool {
             self.answer_now(transmit, error);
             return;
         }
+        if self.busy >= self.max_threads {
+            // Every sender thread is still inside a request the core gave up
+            // on (past its timeout and a grace): the transport ignores its
+            // timeout. Queueing would keep this body alive behind them.
+            if !self.stuck_logged {
+                self.stuck_logged = true;
+                log::warn!(
+                    "tidings: every sender thread is stuck in a transport call past its timeout; requests fail until one returns"
+                );
+            }
+            let error = TransportError::Other(
+                "no sender thread free: the transport has not returned from earlier requests"
+                    .into(),
+            );
+            self.answer_now(transmit, error);
+            return;
+        }
+        self.busy += 1;
         // The receiver lives as long as any sender thread: this cannot fail.
         let _ = self.jobs.send(transmit);
     }
@@ -77,6 +101,7 @@ impl Pool {
             id: transmit.id,
             result: Err(error),
             body: transmit.body,
+            from_thread: false,
         });
     }
 }
@@ -110,7 +135,12 @@ fn run_sender(queue: &Mutex<Receiver<Transmit>>, transport: &dyn Transport, answ
             log::debug!("tidings request {} got no answer: {e}", id.as_u64());
         }
         // Fails once the worker is gone (shut down): late answers are moot.
-        let _ = answers.send(Msg::Answer { id, result, body });
+        let _ = answers.send(Msg::Answer {
+            id,
+            result,
+            body,
+            from_thread: true,
+        });
     }
 }
 

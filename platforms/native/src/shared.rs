@@ -2,6 +2,9 @@
 //! one mutex, the adapter's bookkeeping, and the worker's wake-up channel.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -39,11 +42,39 @@ pub(crate) enum Msg {
         /// request under the lock, only decrements the events' reference
         /// counts; the worker frees them after unlocking.
         body: Body,
+        /// From a sender thread (which is free again), or answered at once
+        /// by the pool without one.
+        from_thread: bool,
     },
 }
 
-/// A callback for every notice of the core, called without the lock held.
-pub(crate) type NoticeHook = std::sync::Arc<dyn Fn(&Notice) + Send + Sync>;
+/// The user's callback for every notice of the core, called without the
+/// lock held. A panic in it is caught: delivery goes on (the events the
+/// notice is about are already resolved and counted), and the first panic
+/// is logged.
+#[derive(Clone)]
+pub(crate) struct NoticeHook {
+    hook: Arc<dyn Fn(&Notice) + Send + Sync>,
+    panicked: Arc<AtomicBool>,
+}
+
+impl NoticeHook {
+    pub(crate) fn new(hook: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
+        NoticeHook {
+            hook: Arc::new(hook),
+            panicked: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn call(&self, notice: &Notice) {
+        let run = catch_unwind(AssertUnwindSafe(|| (self.hook)(notice)));
+        if run.is_err() && !self.panicked.swap(true, Ordering::Relaxed) {
+            log::error!(
+                "tidings: the on_notice hook panicked; delivery goes on (later panics are not logged)"
+            );
+        }
+    }
+}
 
 pub(crate) struct Shared {
     pub state: Mutex<State>,
@@ -182,7 +213,7 @@ impl Settled {
         // notice of what it flushed.
         if let Some(hook) = &self.hook {
             for notice in self.notices.drain(..) {
-                hook(&notice);
+                hook.call(&notice);
             }
         }
         // A waiter that gave up has dropped its receiver: nothing to do.

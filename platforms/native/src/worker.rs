@@ -19,8 +19,16 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
         // One short lock per step, so a capture waits for one step at most,
         // never for a whole pass over a burst of answers and requests.
         for message in messages.drain(..) {
-            if let Msg::Answer { id, result, body } = message {
-                pool.answered();
+            if let Msg::Answer {
+                id,
+                result,
+                body,
+                from_thread,
+            } = message
+            {
+                if from_thread {
+                    pool.answered();
+                }
                 shared.lock().core.handle_response(now, id, result);
                 bodies.push(body);
             }

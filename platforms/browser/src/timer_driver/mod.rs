@@ -59,12 +59,11 @@ impl TimerDriver {
     pub fn new(
         host_url: String,
         api_key: String,
-        names: String,
         values: &[f64],
         headers: String,
         host: Host,
     ) -> Result<TimerDriver, JsValue> {
-        let core = new_core(host_url, api_key, &names, values, &headers)?;
+        let core = new_core(host_url, api_key, values, &headers)?;
         Ok(TimerDriver {
             shared: Inner::new(core, host),
         })
@@ -76,7 +75,7 @@ impl TimerDriver {
     pub fn meter_oldest_age_ms(&self) -> Option<f64> {
         self.read(|core, now| {
             core.meter_oldest_age(now.monotonic)
-                .map(|d| d.as_micros() as f64 / 1000.0)
+                .map(|d| d.as_secs_f64() * 1000.0)
         })
         .ok()
         .flatten()

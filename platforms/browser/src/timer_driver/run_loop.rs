@@ -150,7 +150,9 @@ impl Inner {
         }
         let delay = at.saturating_duration_since(now);
         // Whole milliseconds, rounded up: a timer never fires before `at`.
-        let ms = delay.as_micros().div_ceil(1000).min(u128::from(u32::MAX)) as u32;
+        let ms = (delay.as_secs_f64() * 1000.0)
+            .ceil()
+            .min(f64::from(u32::MAX)) as u32;
         let shared = shared.clone();
         self.timer = Some(Timer {
             _timeout: Timeout::new(ms, move || on_timer(&shared)),
@@ -190,7 +192,7 @@ fn drive_once(shared: &Shared, input: &mut dyn FnMut(&mut Inner, Now)) -> Result
     }
     for t in out.transmits {
         let headers = js::header_lines(&t.headers);
-        let timeout_ms = t.timeout.as_millis() as f64;
+        let timeout_ms = t.timeout.as_secs_f64() * 1000.0;
         let (gzip_url, gzip_encoding) = match t.gzipped {
             Some(g) => (Some(g.url), g.content_encoding),
             None => (None, false),

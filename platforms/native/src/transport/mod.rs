@@ -18,8 +18,11 @@ pub use self::ureq::UreqTransport;
 ///
 /// Implementations must:
 /// - give up after [`HttpRequest::timeout`] and return
-///   [`TransportError::Timeout`] (a request that never returns holds one of
-///   the `max_in_flight` sender threads forever);
+///   [`TransportError::Timeout`]. A call that ignores its timeout holds one
+///   of the `max_in_flight` sender threads: the core gives up on the
+///   request 2 s after its timeout and retries it, and while no sender
+///   thread is free those retries fail at once (counted as attempts, so
+///   the events end as `retries_exhausted` rather than pile up in memory);
 /// - return every HTTP answer, whatever its status, as `Ok`: a 503 or a 400
 ///   is an [`HttpResponse`], not an error. Errors are for requests that got
 ///   no answer (connection refused, timeout, TLS failure...);

@@ -17,8 +17,11 @@ const MAX_RESPONSE_BODY: u64 = 4 * 1024 * 1024;
 ///
 /// The default agent follows no redirects (a 3xx is a final answer: the
 /// body may carry the key) and picks up a proxy from the environment
-/// (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`). For a proxy set in code, build
-/// your own agent:
+/// (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`) for https only: a plain-http
+/// request (loopback, or a host allowed by `allow_insecure_http`) never
+/// goes through a proxy from the environment, which would see the events
+/// and the key unencrypted. For a proxy set in code, build your own agent
+/// (it is then used for every request):
 ///
 /// Logging: ureq redacts sensitive headers at `debug` level, but its
 /// `ureq_proto` module hex-dumps every byte sent at `trace` level, the
@@ -42,6 +45,8 @@ const MAX_RESPONSE_BODY: u64 = 4 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct UreqTransport {
     agent: Agent,
+    /// For plain-http requests: the same settings without a proxy.
+    direct: Agent,
 }
 
 impl UreqTransport {
@@ -53,13 +58,22 @@ impl UreqTransport {
             .max_redirects(0)
             .build()
             .into();
-        UreqTransport { agent }
+        let direct = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .build()
+            .into();
+        UreqTransport { agent, direct }
     }
 
-    /// Uses `agent` (a proxy, custom TLS roots, ...). Its timeouts and
-    /// `http_status_as_error` are overridden per request.
+    /// Uses `agent` (a proxy, custom TLS roots, ...) for every request. Its
+    /// timeouts and `http_status_as_error` are overridden per request.
     pub fn with_agent(agent: Agent) -> Self {
-        UreqTransport { agent }
+        UreqTransport {
+            direct: agent.clone(),
+            agent,
+        }
     }
 }
 
@@ -83,13 +97,17 @@ impl Transport for UreqTransport {
         let built = builder
             .body(request.body)
             .map_err(|e| TransportError::Other(format!("cannot build the request: {e}")))?;
-        let built = self
-            .agent
+        let agent = if request.url.starts_with("http://") {
+            &self.direct
+        } else {
+            &self.agent
+        };
+        let built = agent
             .configure_request(built)
             .timeout_global(Some(request.timeout))
             .http_status_as_error(false)
             .build();
-        let mut response = self.agent.run(built).map_err(classify)?;
+        let mut response = agent.run(built).map_err(classify)?;
         let status = response.status().as_u16();
         let headers = response
             .headers()

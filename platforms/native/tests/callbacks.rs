@@ -1,0 +1,128 @@
+//! User code that panics or never returns: the hook's event is counted
+//! under a named reason, delivery goes on, and the statistics add up.
+
+#![allow(clippy::disallowed_methods)] // tests measure real time
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{Sink, config};
+use tidings_native::{
+    CaptureError, Client, Config, DropReason, Event, FlushOutcome, HttpRequest, HttpResponse,
+    ShutdownOutcome, TransportError,
+};
+
+#[test]
+fn a_panicking_before_send_hook_drops_only_its_event() {
+    let sink = Sink::ok();
+    let config = config(&sink.url()).with_before_send(|event| {
+        if event.name() == "boom" {
+            panic!("the user's hook panics");
+        }
+        Some(event)
+    });
+    let client = Client::new(config).unwrap();
+    client.capture(Event::new("ok", "u")).unwrap();
+    let refused = client.capture(Event::new("boom", "u")).unwrap_err();
+    assert_eq!(refused, CaptureError::BeforeSendPanicked);
+    assert_eq!(refused.reason(), DropReason::BeforeSendPanicked);
+    client.capture(Event::new("ok", "u")).unwrap();
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed
+    );
+    let stats = client.stats();
+    assert!(stats.adds_up(), "{stats:?}");
+    assert_eq!((stats.captured, stats.delivered), (3, 2));
+    assert_eq!(stats.dropped(DropReason::BeforeSendPanicked), 1);
+    assert_eq!(sink.delivered_uuids().len(), 2);
+}
+
+#[test]
+fn a_panicking_on_notice_hook_does_not_stop_delivery() {
+    let sink = Sink::ok();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let mut config = config(&sink.url());
+    config.flush_at = 1;
+    let client = Client::builder(config)
+        .on_notice(move |_| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            panic!("the user's notice hook panics");
+        })
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        client
+            .capture(Event::new("e", "u").property("i", i))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed
+    );
+    assert_eq!(
+        sink.delivered_uuids().len(),
+        20,
+        "the worker kept delivering"
+    );
+    assert!(
+        calls.load(Ordering::Relaxed) >= 2,
+        "the hook kept being called"
+    );
+    assert_eq!(
+        client.shutdown(Duration::from_secs(5)),
+        ShutdownOutcome::Drained
+    );
+    let stats = client.stats();
+    assert!(stats.adds_up() && stats.delivered == 20, "{stats:?}");
+}
+
+#[test]
+fn a_transport_that_never_returns_holds_no_more_than_max_in_flight_bodies() {
+    // Each call blocks far past its timeout: the core gives up on it, and
+    // retries must not pile up behind the stuck sender threads.
+    let started = Arc::new(AtomicUsize::new(0));
+    let calls = started.clone();
+    let mut config = Config::new("phc_key", "https://ingest.example.com");
+    config.flush_at = 1;
+    config.max_in_flight = 2;
+    config.request_timeout = Duration::from_millis(50);
+    config.retry.initial_backoff = Duration::from_millis(10);
+    config.retry.max_backoff = Duration::from_millis(20);
+    config.retry.max_attempts = 3;
+    let client = Client::builder(config)
+        .transport(
+            move |_request: HttpRequest| -> Result<HttpResponse, TransportError> {
+                calls.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_secs(30));
+                Ok(HttpResponse::new(200))
+            },
+        )
+        .drop_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for i in 0..6 {
+        client
+            .capture(Event::new("e", "u").property("i", i))
+            .unwrap();
+    }
+    // Each stuck call is abandoned after 50 ms + the core's 2 s grace; the
+    // retries then fail at once (no thread free) until attempts run out,
+    // about 2.1 s in all. Queued behind the stuck threads instead, each of
+    // the 3 attempts would wait out its own 2 s grace: over 6 s.
+    let outcome = client.flush(Duration::from_secs(5));
+    assert_eq!(outcome, FlushOutcome::Completed, "{:?}", client.stats());
+    let stats = client.stats();
+    assert!(stats.adds_up(), "{stats:?}");
+    assert_eq!(stats.dropped(DropReason::RetriesExhausted), 6, "{stats:?}");
+    assert_eq!(
+        started.load(Ordering::Relaxed),
+        2,
+        "only the two sender threads ever entered the transport"
+    );
+}
