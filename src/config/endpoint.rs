@@ -23,7 +23,7 @@ impl Endpoint {
         let bad = |problem: String| Err(ConfigError::new("host", problem));
         let host = host.trim();
         // Credentials in the URL: refused before any message echoes the URL.
-        let after_scheme = host.split_once("://").map_or(host, |(_, rest)| rest);
+        let after_scheme = split_scheme(host).map_or(host, |(_, rest)| rest);
         if after_scheme
             .split(['/', '?', '#'])
             .next()
@@ -34,7 +34,7 @@ impl Endpoint {
                 "credentials in the URL are not supported: use `api_key` or `headers`".into(),
             );
         }
-        let (scheme, rest) = match host.split_once("://") {
+        let (scheme, rest) = match split_scheme(host) {
             Some((s, r)) => (s.to_ascii_lowercase(), r),
             None => {
                 return bad(format!(
@@ -86,11 +86,18 @@ impl Endpoint {
 /// is not loopback (what `allow_insecure_http` lets through), else `None`.
 /// Never the credentials, path or query.
 pub(crate) fn insecure_host(host: &str) -> Option<&str> {
-    let (scheme, rest) = host.trim().split_once("://")?;
+    let (scheme, rest) = split_scheme(host.trim())?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let hostname = hostname_of(authority);
     let remote = !hostname.is_empty() && !is_loopback(hostname) && !authority.contains('@');
     (scheme.eq_ignore_ascii_case("http") && remote).then_some(authority)
+}
+
+/// `scheme://rest` split at the first `://` (a byte scan: a `&str`
+/// pattern links a substring searcher into the wasm build).
+fn split_scheme(s: &str) -> Option<(&str, &str)> {
+    let at = s.as_bytes().windows(3).position(|w| w == b"://")?;
+    Some((&s[..at], &s[at + 3..]))
 }
 
 fn hostname_of(authority: &str) -> &str {

@@ -19,6 +19,12 @@ pub(crate) trait Driver {
         self.input(input)
     }
 
+    /// An input that only queues (capture, metering): the timer build starts
+    /// no request inside it (see `drive_queueing`).
+    fn queue_input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue> {
+        self.input(input)
+    }
+
     /// Reads the core without an input.
     fn read<R>(&self, read: impl FnOnce(&Core, Now) -> R) -> Result<R, JsValue>;
 }
@@ -54,7 +60,7 @@ macro_rules! shared_methods {
                     session_id,
                     window_id,
                 )?;
-                crate::capture_result(self.input(|core, now| core.capture(now, event))?)
+                crate::capture_result(self.queue_input(|core, now| core.capture(now, event))?)
             }
 
             /// Adds `value` to the counter `(tenant, metric, tags)` of the
@@ -68,7 +74,7 @@ macro_rules! shared_methods {
                 value: f64,
                 tags_json: Option<String>,
             ) -> Result<(), JsValue> {
-                crate::meter_result(self.input(|core, now| {
+                crate::meter_result(self.queue_input(|core, now| {
                     core.count_json(now, &tenant, &metric, value, tags_json.as_deref())
                 })?)
             }
@@ -82,7 +88,7 @@ macro_rules! shared_methods {
                 value: f64,
                 tags_json: Option<String>,
             ) -> Result<(), JsValue> {
-                crate::meter_result(self.input(|core, now| {
+                crate::meter_result(self.queue_input(|core, now| {
                     core.gauge_json(now, &tenant, &metric, value, tags_json.as_deref())
                 })?)
             }

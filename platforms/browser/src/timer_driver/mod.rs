@@ -11,7 +11,7 @@ use tidings::{Core, Now};
 use wasm_bindgen::prelude::*;
 
 pub use self::run_loop::Host;
-use self::run_loop::{DEFAULT_WAIT, Inner, Shared, drive};
+use self::run_loop::{DEFAULT_WAIT, Inner, Shared, drive, drive_queueing};
 use crate::error::error;
 use crate::new_core;
 use crate::shared_methods::Driver;
@@ -26,6 +26,10 @@ pub struct TimerDriver {
 impl Driver for TimerDriver {
     fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue> {
         drive(&self.shared, |inner, now| input(&mut inner.core, now))
+    }
+
+    fn queue_input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue> {
+        drive_queueing(&self.shared, |inner, now| input(&mut inner.core, now))
     }
 
     fn count_only(&self, input: impl FnOnce(&mut Core, Now)) -> Result<(), JsValue> {

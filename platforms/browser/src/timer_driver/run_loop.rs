@@ -105,9 +105,10 @@ impl Inner {
         js::now(self.origin_ms)
     }
 
-    /// Collects the core's outputs after an input.
-    fn drain(&mut self, now: Now, shared: &Shared, out: &mut Actions) {
-        while let Some(transmit) = self.core.poll_transmit(now) {
+    /// Collects the core's outputs after an input; requests only when
+    /// `start_requests` (see [`drive_queueing`]).
+    fn drain(&mut self, now: Now, start_requests: bool, shared: &Shared, out: &mut Actions) {
+        while start_requests && let Some(transmit) = self.core.poll_transmit(now) {
             out.transmits.push(transmit);
         }
         while let Some(notice) = self.core.poll_notice() {
@@ -164,9 +165,31 @@ impl Inner {
 /// Feeds one input to the core, drains it and arms the timer, then (with
 /// the state released) hands requests and notices to the host.
 pub fn drive<R>(shared: &Shared, input: impl FnOnce(&mut Inner, Now) -> R) -> Result<R, JsValue> {
+    drive_with(shared, true, input)
+}
+
+/// Like [`drive`] for an input that only queues (a capture, a metering
+/// update): no request starts inside the call. A host I/O rule, not a
+/// delivery decision: the timer is armed for the core's deadline as
+/// always, so what is due (a full batch, a batch that has lingered) goes
+/// out when the current task yields, as a native worker thread would send
+/// it; a capture never pays for a `fetch`, and a synchronous burst is not
+/// cut into a request per linger.
+pub fn drive_queueing<R>(
+    shared: &Shared,
+    input: impl FnOnce(&mut Inner, Now) -> R,
+) -> Result<R, JsValue> {
+    drive_with(shared, false, input)
+}
+
+fn drive_with<R>(
+    shared: &Shared,
+    start_requests: bool,
+    input: impl FnOnce(&mut Inner, Now) -> R,
+) -> Result<R, JsValue> {
     let mut input = Some(input);
     let mut result = None;
-    drive_once(shared, &mut |inner, now| {
+    drive_once(shared, start_requests, &mut |inner, now| {
         if let Some(input) = input.take() {
             result = Some(input(inner, now));
         }
@@ -176,7 +199,11 @@ pub fn drive<R>(shared: &Shared, input: impl FnOnce(&mut Inner, Now) -> R) -> Re
 
 /// [`drive`]'s body, compiled once (not per input: it is large).
 #[inline(never)]
-fn drive_once(shared: &Shared, input: &mut dyn FnMut(&mut Inner, Now)) -> Result<(), JsValue> {
+fn drive_once(
+    shared: &Shared,
+    start_requests: bool,
+    input: &mut dyn FnMut(&mut Inner, Now),
+) -> Result<(), JsValue> {
     let mut out = Actions::default();
     let host = {
         let mut inner = shared.try_borrow_mut().map_err(|_| {
@@ -184,7 +211,7 @@ fn drive_once(shared: &Shared, input: &mut dyn FnMut(&mut Inner, Now)) -> Result
         })?;
         let now = inner.now();
         input(&mut inner, now);
-        inner.drain(now, shared, &mut out);
+        inner.drain(now, start_requests, shared, &mut out);
         Host::from(JsValue::from(&inner.host))
     };
     for line in out.warnings {
