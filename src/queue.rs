@@ -22,27 +22,46 @@ pub(crate) struct QueuedEvent {
 pub(crate) struct Queue {
     events: VecDeque<QueuedEvent>,
     bytes: usize,
+    /// `flush_at`: how many events make the queue due.
+    threshold: usize,
+    /// When the queue last reached `threshold` events (and has not been
+    /// below it since): evictions from the front do not move it.
+    reached: Option<Instant>,
 }
 
 impl Queue {
+    pub fn new(threshold: usize) -> Self {
+        Queue {
+            threshold,
+            ..Queue::default()
+        }
+    }
+
     pub fn push(&mut self, event: QueuedEvent) {
         self.bytes += event.bytes.len();
+        let at = event.queued_at;
         self.events.push_back(event);
+        if self.events.len() >= self.threshold && self.reached.is_none() {
+            self.reached = Some(at);
+        }
     }
 
     pub fn pop_front(&mut self) -> Option<QueuedEvent> {
         let event = self.events.pop_front()?;
         self.bytes -= event.bytes.len();
+        if self.events.len() < self.threshold {
+            self.reached = None;
+        }
         Some(event)
+    }
+
+    /// When the queue reached `flush_at` events, if it holds that many.
+    pub fn reached_threshold(&self) -> Option<Instant> {
+        self.reached
     }
 
     pub fn front(&self) -> Option<&QueuedEvent> {
         self.events.front()
-    }
-
-    /// The `i`-th queued event, oldest first.
-    pub fn get(&self, i: usize) -> Option<&QueuedEvent> {
-        self.events.get(i)
     }
 
     pub fn len(&self) -> usize {
@@ -61,6 +80,7 @@ impl Queue {
 
     pub fn drain(&mut self) -> impl Iterator<Item = QueuedEvent> + '_ {
         self.bytes = 0;
+        self.reached = None;
         self.events.drain(..)
     }
 }

@@ -1149,3 +1149,32 @@ fn a_monotonic_reading_that_goes_back_is_treated_as_the_last_one() {
     let t = core.poll_transmit(at(6000)).expect("due at 6 s");
     assert_eq!(t.body.event_count(), 2);
 }
+
+/// A queue held at its bound by drop-oldest evictions stays due: the
+/// moment it reached `flush_at` does not slide with the evicted front, so
+/// linger ends and a batch goes out (it once waited for flush_interval).
+#[test]
+fn linger_ends_although_drop_oldest_keeps_evicting_the_front() {
+    let mut c = v0();
+    c.flush_at = 3;
+    c.max_batch_events = 100;
+    c.max_queue_events = 5;
+    c.overflow = OverflowPolicy::DropOldest;
+    c.linger = millis(100);
+    c.flush_interval = Duration::from_secs(10);
+    let mut sim = Sim::new(c);
+    // A capture every 10 ms: the queue is at its bound of 5 from the 5th on.
+    for i in 0..40u64 {
+        sim.schedule(
+            ms(i * 10),
+            sim::Action::Capture(Event::new("e", "u").property("i", i)),
+        );
+    }
+    sim.run_until(ms(400));
+    let first = sim.requests().first().map(|r| r.at);
+    assert!(
+        first.is_some_and(|at| at <= ms(130)),
+        "first request at {first:?}: due at 20 ms (3 queued) + 100 ms of linger"
+    );
+    sim.finish();
+}

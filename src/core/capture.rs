@@ -115,6 +115,8 @@ impl Core {
     /// ```
     pub fn refuse(&mut self, now: Now, reason: DropReason, count: u64) {
         self.advance(now);
+        // Saturating: a count from JavaScript can be any number.
+        let count = count.min(u64::MAX - self.counters.captured);
         if count > 0 {
             self.counters.captured += count;
             self.count_drop(reason, count);

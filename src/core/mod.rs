@@ -187,6 +187,7 @@ impl Core {
     pub fn new(config: Config, seed: u64) -> Result<Core, ConfigError> {
         let endpoint = crate::config::validate_config(&config)?;
         let envelope = Envelope::new(&config);
+        let flush_at = config.flush_at;
         Ok(Core {
             encoder: EventEncoder::new(&config),
             envelope_len: envelope.max_len(),
@@ -197,7 +198,7 @@ impl Core {
             config,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             now: Now::default(),
-            queue: Queue::default(),
+            queue: Queue::new(flush_at),
             retrying: Vec::new(),
             in_flight: Vec::new(),
             rate_limited_until: None,

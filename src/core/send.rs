@@ -126,10 +126,8 @@ impl Core {
             return Some(self.now.monotonic);
         }
         let mut due = self.interval_due(front.queued_at);
-        if let Some(nth) = self.queue.get(self.config.flush_at - 1) {
-            // Events are queued in time order: the flush_at-th arrived when
-            // the queue reached flush_at.
-            due = due.min(nth.queued_at);
+        if let Some(reached) = self.queue.reached_threshold() {
+            due = due.min(reached);
         }
         Some(due.saturating_add(self.config.linger))
     }
@@ -231,7 +229,10 @@ impl Core {
             return None;
         }
         let mut url = self.endpoint.url.clone();
-        let cors_simple = self.config.cors_simple;
+        // The query only where the endpoint reads it (PostHog v0); v1 and
+        // JSON requests carry headers that need a preflight anyway.
+        let cors_simple =
+            self.config.cors_simple && self.config.protocol == crate::Protocol::PostHogV0;
         if cors_simple {
             // No format!: it links char formatting into the wasm build.
             url.push(if url.contains('?') { '&' } else { '?' });

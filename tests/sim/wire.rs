@@ -104,7 +104,7 @@ impl Wire {
     /// compressed: the query for CORS-simple requests, a header otherwise.
     pub fn check_gzipped_form(&self, now: Now, t: &Transmit) {
         let expected = (self.cfg.adapter_gzip && t.body.json_len() >= 1024).then(|| {
-            if self.cfg.cors_simple {
+            if self.cfg.cors_simple && self.cfg.protocol == Protocol::PostHogV0 {
                 let join = if self.url.contains('?') { '&' } else { '?' };
                 tidings::Gzipped {
                     url: format!("{}{join}compression=gzip-js", self.url),

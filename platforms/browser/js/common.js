@@ -47,6 +47,12 @@ export function propertiesJson(core, event, properties) {
       { cause: e },
     );
   }
+  // JSON.stringify escapes only lone UTF-16 surrogates (a string cut in
+  // the middle of an emoji), which JSON servers refuse: such strings get
+  // U+FFFD instead, as TextEncoder would write them.
+  if (json.includes('\\ud') && typeof String.prototype.toWellFormed === 'function') {
+    json = JSON.stringify(properties, (_, v) => (typeof v === 'string' ? v.toWellFormed() : v));
+  }
   // UTF-8 is never shorter than the UTF-16 length: this JSON alone
   // exceeds the limit. Refused here, without copying it into wasm.
   const max = core.maxEventBytes;

@@ -1,4 +1,4 @@
-// The drain loop of the Workers build (see src/workers.rs): no timer is
+// The drain loop of the Workers build (see src/window_driver.rs): no timer is
 // armed by capture; each request hands `drain(budgetMs)` to ctx.waitUntil.
 // The loop runs in the calling request's context, so every fetch it starts
 // belongs to that request (workerd refuses I/O on behalf of another one).
@@ -48,9 +48,17 @@ export function drain(core, transport, budgetMs) {
 
 async function run(core, transport, handle, started) {
   for (;;) {
-    const step = core.drainStep(handle);
+    let step;
+    try {
+      step = core.drainStep(handle);
+    } catch (e) {
+      // Never a rejection for waitUntil: what is pending stays counted.
+      console.warn(`tidings: the drain stopped: ${(e && e.message) || e}`);
+      return { completed: false, pending: 0, dropped: 0, elapsedMs: Date.now() - started };
+    }
     for (const t of step.transmits) {
       transport.send(t.id, t.url, t.method, t.headers, t.body, t.timeoutMs, t.gzipUrl, t.gzipEncoding)
+        .catch(() => {})
         .finally(() => answered(core));
     }
     if (step.result) {

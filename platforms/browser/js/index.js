@@ -135,6 +135,9 @@ export class Tidings extends ClientBase {
     const who = distinctId ?? this.#identity.distinctId;
     const windowId = this.#identity.windowId;
     const id = this.#core.capture(event, json, who, uuid, at, sessionId, windowId) ?? null;
+    // The page is hiding: a capture made now (a page's own hide handler)
+    // goes out at once, as pagehide's flush did; a timer may never run.
+    if (id !== null && this.#transport.unloading) this.flush(1000);
     if (id !== null) {
       const record = { uuid: id, at, name: event, json: json ?? '', distinctId: who, sessionId, windowId };
       if (this.#store) this.#store.add(record);

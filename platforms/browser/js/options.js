@@ -140,6 +140,8 @@ export function checkOptions(options, extra = [], hostFacts = {}) {
     put(name, index);
   }
   for (const [name, v] of Object.entries(hostFacts)) put(name, v ? 1 : 0);
+  // The default linger (10 ms) never outlasts a shorter flushIntervalMs.
+  if (!given(options.lingerMs) && options.flushIntervalMs < 10) put('lingerMs', options.flushIntervalMs);
   if (given(options.jitter)) {
     const v = options.jitter;
     if (typeof v !== 'number' || !Number.isFinite(v)) throw wrongType('jitter', 'a finite number', v);

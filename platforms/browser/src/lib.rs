@@ -112,9 +112,11 @@ fn meter_result(result: Result<(), tidings::MeterError>) -> Result<(), JsValue> 
 fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, JsValue> {
     match result {
         Ok(uuid) => Ok(Some(uuid.to_string())),
-        Err(e @ CaptureError::InvalidEvent(_)) => {
-            Err(type_error(&format!("tidings: capture refused: {e}")))
-        }
+        // The reason itself, not CaptureError's Display: that would link
+        // every refusal's message into the module.
+        Err(CaptureError::InvalidEvent(why)) => Err(type_error(&format!(
+            "tidings: capture refused: invalid event: {why}"
+        ))),
         Err(CaptureError::TooLarge { size, max }) => Err(range_error(&format!(
             "tidings: capture refused: the event is {size} bytes encoded, above maxEventBytes ({max}): trim its properties"
         ))),

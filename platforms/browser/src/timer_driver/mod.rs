@@ -86,7 +86,9 @@ impl TimerDriver {
     }
 
     /// Pauses (`false`) or resumes (`true`) sending: the page went offline
-    /// or came back. Nothing is dropped while paused (see `Core::pause`).
+    /// or came back. Nothing is sent while paused; captures, their queue
+    /// bounds and the flush and shutdown deadlines still apply (see
+    /// `Core::pause`).
     #[wasm_bindgen(js_name = setOnline)]
     pub fn set_online(&self, online: bool) -> Result<(), JsValue> {
         self.input(|core, now| {

@@ -151,9 +151,11 @@ impl Inner {
         }
         let delay = at.saturating_duration_since(now);
         // Whole milliseconds, rounded up: a timer never fires before `at`.
+        // At most i32::MAX (24.8 days): setTimeout reads a larger delay as
+        // negative and fires at once; waking early is harmless.
         let ms = (delay.as_secs_f64() * 1000.0)
             .ceil()
-            .min(f64::from(u32::MAX)) as u32;
+            .min(f64::from(i32::MAX)) as u32;
         let shared = shared.clone();
         self.timer = Some(Timer {
             _timeout: Timeout::new(ms, move || on_timer(&shared)),
