@@ -109,15 +109,51 @@ impl WallTime {
         out
     }
 
-    /// Parses an RFC 3339 timestamp in UTC (`Z`), as PostHog expects.
+    /// Parses an RFC 3339 timestamp: UTC (`Z`), or with a numeric offset
+    /// (`+05:30`, `-08:00`), converted to UTC as PostHog expects.
+    ///
+    /// ```
+    /// use tidings::WallTime;
+    /// let ist = WallTime::parse_rfc3339("2025-01-02T08:34:05+05:30").unwrap();
+    /// assert_eq!(ist.to_rfc3339(), "2025-01-02T03:04:05.000Z");
+    /// ```
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        humantime::parse_rfc3339(s).ok().map(Self::from_system_time)
+        let s = s.trim();
+        let (local, offset_secs) = split_offset(s)?;
+        let utc = humantime::parse_rfc3339(&format!("{local}Z")).ok()?;
+        let shifted = if offset_secs >= 0 {
+            utc.checked_sub(Duration::from_secs(offset_secs.unsigned_abs()))?
+        } else {
+            utc.checked_add(Duration::from_secs(offset_secs.unsigned_abs()))?
+        };
+        Some(Self::from_system_time(shifted))
     }
 
     #[cfg(any(test, feature = "http-date"))]
     pub(crate) fn to_system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.0)
     }
+}
+
+/// The date-time of an RFC 3339 timestamp without its zone, and the zone's
+/// offset east of UTC in seconds: `Z`, or `±HH:MM` within ±23:59.
+fn split_offset(s: &str) -> Option<(&str, i64)> {
+    if let Some(local) = s.strip_suffix(['Z', 'z']) {
+        return Some((local, 0));
+    }
+    let at = s.len().checked_sub(6)?;
+    let (local, zone) = (s.get(..at)?, s.get(at..)?.as_bytes());
+    let sign = match zone[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let two = |a: u8, b: u8| {
+        (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from((a - b'0') * 10 + (b - b'0')))
+    };
+    let (hours, minutes) = (two(zone[1], zone[2])?, two(zone[4], zone[5])?);
+    (zone[3] == b':' && hours < 24 && minutes < 60)
+        .then_some((local, sign * (hours * 3600 + minutes * 60)))
 }
 
 /// Year, month and day of a count of days since 1970-01-01 (Howard
@@ -207,5 +243,27 @@ mod tests {
         let t = WallTime::from_unix_millis(1_763_928_236_123);
         assert_eq!(WallTime::parse_rfc3339(&t.to_rfc3339()), Some(t));
         assert_eq!(WallTime::parse_rfc3339("2025-11-23 20:03:56"), None);
+        // Offsets are converted to UTC.
+        let utc = WallTime::parse_rfc3339("2025-01-02T03:04:05.250Z").unwrap();
+        for local in [
+            "2025-01-02T08:34:05.250+05:30",
+            "2025-01-01T19:04:05.250-08:00",
+            "2025-01-02T03:04:05.250+00:00",
+            "2025-01-02T03:04:05.250-00:00",
+            " 2025-01-02T03:04:05.250z ",
+        ] {
+            assert_eq!(WallTime::parse_rfc3339(local), Some(utc), "{local}");
+        }
+        for bad in [
+            "2025-01-02T03:04:05+24:00",
+            "2025-01-02T03:04:05+05:60",
+            "2025-01-02T03:04:05+0530",
+            "2025-01-02T03:04:05*05:30",
+            "2025-01-02T03:04:05",
+            "+05:30",
+            "",
+        ] {
+            assert_eq!(WallTime::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

@@ -28,8 +28,9 @@ pub fn parse_line(number: u64, line: &str) -> Result<Event, String> {
     match object.get("timestamp") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
-            let t = WallTime::parse_rfc3339(s)
-                .ok_or_else(|| format!("`timestamp` `{s}` is not RFC 3339 in UTC (…Z)"))?;
+            let t = WallTime::parse_rfc3339(s).ok_or_else(|| {
+                format!("`timestamp` `{s}` is not RFC 3339 (…Z, or an offset such as …+05:30)")
+            })?;
             out = out.timestamp(t);
         }
         Some(_) => return Err("`timestamp` must be a string".into()),
@@ -58,6 +59,16 @@ fn text(object: &Map<String, Value>, key: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_with_an_offset_are_converted_to_utc() {
+        let line = r#"{"event":"e","distinct_id":"u","timestamp":"2025-01-02T08:34:05+05:30"}"#;
+        let event = parse_line(1, line).unwrap();
+        assert_eq!(
+            event.given_timestamp().map(WallTime::to_rfc3339).as_deref(),
+            Some("2025-01-02T03:04:05.000Z")
+        );
+    }
 
     /// Seeded hostile lines: parsing never panics, and whatever parses
     /// goes through a real core without a panic or an accounting break.
