@@ -36,6 +36,8 @@ pub struct Transmit {
     pub body: Body,
     /// Abort the request after this long and report [`TransportError::Timeout`].
     pub timeout: Duration,
+    /// Which attempt of its batch this is: 1 on the first try.
+    pub attempt: u32,
     /// With `Config::adapter_gzip`, for a body worth compressing: where and
     /// how to send it if the adapter gzips it itself.
     pub gzipped: Option<Gzipped>,
@@ -60,6 +62,7 @@ impl fmt::Debug for Transmit {
             .field("headers (values redacted)", &names)
             .field("body", &self.body)
             .field("timeout", &self.timeout)
+            .field("attempt", &self.attempt)
             .field("gzipped", &self.gzipped)
             .finish()
     }

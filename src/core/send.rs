@@ -200,6 +200,7 @@ impl Core {
             wall_now: now.wall,
         });
         let id = self.next_request_id();
+        let attempt = batch.attempts;
         self.in_flight.push(InFlight {
             id,
             batch,
@@ -217,6 +218,7 @@ impl Core {
             headers,
             body,
             timeout,
+            attempt,
             gzipped,
         }
     }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use tidings::{CaptureError, Config, Event, FlushOutcome, ShutdownOutcome, Stats, Uuid};
+use tidings::{
+    CaptureError, Config, DropReason, Event, FlushOutcome, ShutdownOutcome, Stats, Uuid,
+};
 
 use crate::builder::Builder;
 use crate::shared::{Settled, Shared, State};
@@ -161,6 +163,28 @@ impl Client {
     /// ```
     pub fn stats(&self) -> Stats {
         self.shared.lock().core.stats()
+    }
+
+    /// Gives up on everything pending now (queued, waiting to retry, in
+    /// flight), counting it as dropped for `reason`; the client keeps
+    /// running. Returns how many events that was.
+    ///
+    /// ```
+    /// # use tidings_native::{Client, Config, DropReason, Event, HttpResponse};
+    /// let client = Client::builder(Config::new("phc_key", "https://ingest.example.com"))
+    ///     .transport(|_request| Ok(HttpResponse::new(503)))
+    ///     .build()
+    ///     .unwrap();
+    /// client.capture(Event::new("signup", "user-1")).unwrap();
+    /// assert_eq!(client.drop_pending(DropReason::DrainBudget), 1);
+    /// assert_eq!(client.stats().dropped(DropReason::DrainBudget), 1);
+    /// ```
+    pub fn drop_pending(&self, reason: DropReason) -> u64 {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let dropped = state.core.drop_pending(now, reason);
+        self.drain_and_wake(state);
+        dropped
     }
 
     /// Resolves what the last input already settled, then wakes the worker

@@ -77,8 +77,8 @@ pub use crate::transport::{HttpRequest, HttpResponse, Transport};
 pub use tidings;
 pub use tidings::{
     ApiKey, CaptureError, Config, ConfigError, DropReason, Event, EventOptions, FlushOutcome,
-    FlushedMetric, LibInfo, MeterError, MetricKind, Notice, OverflowPolicy, Protocol, RetryPolicy,
-    ShutdownOutcome, Stats, TransportError, Uuid, WallTime,
+    FlushedMetric, LibInfo, MeterError, MetricKind, Notice, OverflowPolicy, Protocol, RequestId,
+    RetryPolicy, ShutdownOutcome, Stats, TransportError, Uuid, WallTime,
 };
 /// The `ureq` version the default transport uses, to build an agent for
 /// [`UreqTransport::with_agent`].

@@ -120,9 +120,13 @@ fn run_sender(queue: &Mutex<Receiver<Transmit>>, transport: &dyn Transport, answ
             headers,
             body,
             timeout,
+            attempt,
             ..
         } = transmit;
         let request = HttpRequest {
+            request: id,
+            attempt,
+            events: body.event_count(),
             method,
             url,
             headers,

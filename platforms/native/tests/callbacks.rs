@@ -126,3 +126,76 @@ fn a_transport_that_never_returns_holds_no_more_than_max_in_flight_bodies() {
         "only the two sender threads ever entered the transport"
     );
 }
+
+#[test]
+fn a_custom_transport_sees_the_request_id_attempt_and_event_count() {
+    use std::sync::Mutex;
+    use tidings_native::{Notice, RequestId};
+    let seen: Arc<Mutex<Vec<(RequestId, u32, usize)>>> = Arc::default();
+    let delivered: Arc<Mutex<Vec<RequestId>>> = Arc::default();
+    let (record, notes) = (seen.clone(), delivered.clone());
+    let mut config = Config::new("phc_key", "https://ingest.example.com");
+    config.flush_at = 3;
+    config.retry.initial_backoff = Duration::from_millis(5);
+    config.retry.max_backoff = Duration::from_millis(10);
+    let client = Client::builder(config)
+        .transport(
+            move |request: HttpRequest| -> Result<HttpResponse, TransportError> {
+                let mut seen = record.lock().unwrap();
+                seen.push((request.request, request.attempt, request.events));
+                Ok(HttpResponse::new(if seen.len() == 1 { 503 } else { 200 }))
+            },
+        )
+        .on_notice(move |notice| {
+            if let Notice::Delivered { request, .. } = notice {
+                notes.lock().unwrap().push(*request);
+            }
+        })
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        client
+            .capture(Event::new("e", "u").property("i", i))
+            .unwrap();
+    }
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].1, seen[0].2), (1, 3), "first attempt, 3 events");
+    assert_eq!((seen[1].1, seen[1].2), (2, 3), "the retry is attempt 2");
+    assert_ne!(seen[0].0, seen[1].0, "each attempt has its own id");
+    assert_eq!(
+        *delivered.lock().unwrap(),
+        vec![seen[1].0],
+        "Delivered names the request"
+    );
+}
+
+#[test]
+fn drop_pending_gives_up_and_the_client_keeps_working() {
+    let sink = Sink::ok();
+    let mut config = config(&sink.url());
+    config.flush_at = 100;
+    let client = Client::new(config).unwrap();
+    for i in 0..5 {
+        client
+            .capture(Event::new("e", "u").property("i", i))
+            .unwrap();
+    }
+    assert_eq!(client.drop_pending(DropReason::DrainBudget), 5);
+    client.capture(Event::new("after", "u")).unwrap();
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed
+    );
+    let stats = client.stats();
+    assert!(stats.adds_up(), "{stats:?}");
+    assert_eq!(
+        (stats.delivered, stats.dropped(DropReason::DrainBudget)),
+        (1, 5)
+    );
+    assert_eq!(sink.delivered_uuids().len(), 1);
+}

@@ -148,6 +148,9 @@ fn ureq_returns_error_statuses_and_redirects_as_answers() {
     });
     let transport = UreqTransport::new();
     let request = HttpRequest {
+        request: tidings_native::tidings::RequestId::from_u64(1),
+        attempt: 1,
+        events: 0,
         method: "POST",
         url: format!("{}/batch/", sink.url()),
         headers: vec![("Content-Type".into(), "application/json".into())],

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings::{Response, TransportError};
+use tidings::{RequestId, Response, TransportError};
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::UreqTransport;
@@ -73,6 +73,13 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 /// when `Content-Encoding: gzip` is among the headers).
 #[derive(Clone)]
 pub struct HttpRequest {
+    /// The core's id of this attempt: `Notice::Delivered { request }` names
+    /// it once the answer is in.
+    pub request: RequestId,
+    /// 1 on the first try of its batch, 2 on the first retry, ...
+    pub attempt: u32,
+    /// How many events the body carries.
+    pub events: usize,
     /// Always `POST` today.
     pub method: &'static str,
     pub url: String,
@@ -96,6 +103,9 @@ impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("HttpRequest")
+            .field("request", &self.request)
+            .field("attempt", &self.attempt)
+            .field("events", &self.events)
             .field("method", &self.method)
             .field("url", &self.url)
             .field("headers (values redacted)", &names)
