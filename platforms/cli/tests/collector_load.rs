@@ -162,8 +162,19 @@ fn stats_until(c: &Collector, what: &str, ready: impl Fn(&Value) -> bool) -> Val
     }
 }
 
+/// The tests load the machine on purpose (large bodies, gzip bombs, file
+/// descriptors run out): one at a time, so that one's load does not slow
+/// another's timed answers.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[test]
 fn refuses_a_declared_length_above_the_hard_maximum_without_reading_it() {
+    let _serial = serial();
     let max_body = Limits::default().max_body_bytes;
     let c = Collector::start(CollectorOptions::default()).unwrap();
     let mut s = connect(&c);
@@ -192,6 +203,7 @@ fn refuses_a_declared_length_above_the_hard_maximum_without_reading_it() {
 
 #[test]
 fn stops_reading_a_chunked_body_past_the_hard_maximum() {
+    let _serial = serial();
     let max_body = Limits::default().max_body_bytes;
     let c = Collector::start(CollectorOptions::default()).unwrap();
     let mut s = connect(&c);
@@ -216,6 +228,7 @@ fn stops_reading_a_chunked_body_past_the_hard_maximum() {
 
 #[test]
 fn does_not_inflate_a_gzip_bomb_past_the_decoded_maximum() {
+    let _serial = serial();
     let max_decoded = Limits::default().max_decoded_bytes;
     let c = Collector::start(CollectorOptions::default()).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -236,6 +249,7 @@ fn does_not_inflate_a_gzip_bomb_past_the_decoded_maximum() {
 
 #[test]
 fn stats_answers_while_large_uploads_are_processed() {
+    let _serial = serial();
     let c = Arc::new(Collector::start(CollectorOptions::default()).unwrap());
     const UPLOADS: usize = 4;
     const SIZE: usize = 6 * 1024 * 1024;
@@ -303,6 +317,7 @@ fn cpu_time(pid: u32) -> Duration {
 #[cfg(target_os = "linux")]
 #[test]
 fn backs_off_when_accept_fails_for_want_of_file_descriptors() {
+    let _serial = serial();
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     // A `tidings collect` allowed 40 file descriptors: a few dozen
@@ -395,6 +410,7 @@ fn backs_off_when_accept_fails_for_want_of_file_descriptors() {
 
 #[test]
 fn the_body_limits_are_configurable_and_inclusive() {
+    let _serial = serial();
     let c = Collector::start_with(
         CollectorOptions::default(),
         Limits {
@@ -421,6 +437,7 @@ fn the_body_limits_are_configurable_and_inclusive() {
 
 #[test]
 fn refuses_limits_that_could_never_let_a_body_through() {
+    let _serial = serial();
     for limits in [
         Limits {
             max_body_bytes: 2048,
@@ -446,6 +463,7 @@ fn refuses_limits_that_could_never_let_a_body_through() {
 
 #[test]
 fn bodies_past_the_memory_budget_wait_for_room_while_stats_answers() {
+    let _serial = serial();
     const BODY: usize = 60 * 1024;
     let c = Collector::start_with(
         CollectorOptions::default(),
@@ -493,6 +511,7 @@ fn bodies_past_the_memory_budget_wait_for_room_while_stats_answers() {
 
 #[test]
 fn answers_503_when_no_room_frees_in_time() {
+    let _serial = serial();
     const BODY: usize = 60 * 1024;
     let c = Collector::start_with(
         CollectorOptions {
@@ -538,6 +557,7 @@ fn answers_503_when_no_room_frees_in_time() {
 
 #[test]
 fn closes_connections_that_never_finish_their_headers() {
+    let _serial = serial();
     let timeout = Duration::from_millis(200);
     let c = Collector::start_with(
         CollectorOptions::default(),
@@ -571,6 +591,7 @@ fn closes_connections_that_never_finish_their_headers() {
 
 #[test]
 fn times_out_a_body_that_stops_arriving() {
+    let _serial = serial();
     let timeout = Duration::from_millis(200);
     let c = Collector::start_with(
         CollectorOptions::default(),
