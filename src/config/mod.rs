@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::event::Event;
 
 pub use endpoint::Endpoint;
-pub use validate::ConfigError;
 pub(crate) use validate::validate as validate_config;
+pub use validate::{ConfigError, is_header_name};
 
 /// The API key (PostHog project token). Never shown by `Debug` or `Display`.
 #[derive(Clone, Default, PartialEq, Eq)]

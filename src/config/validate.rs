@@ -67,11 +67,7 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
         );
     }
     for (name, value) in &c.headers {
-        let token = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
+        if !is_header_name(name) {
             return err("headers", format!("`{name}` is not a valid header name"));
         }
         if value
@@ -199,6 +195,14 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
     }
     at_least("meter_flush_keys", c.meter_flush_keys, 1)?;
     Ok(endpoint)
+}
+
+/// Whether `name` is an HTTP header name (an RFC 9110 token).
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn at_least(field: &'static str, value: usize, min: usize) -> Result<(), ConfigError> {

@@ -275,22 +275,16 @@ impl Sim {
     }
 
     pub fn open_window(&mut self, budget: Duration) -> WindowId {
-        self.close_meters_before(MeterClose::Window);
-        let now = self.now();
-        let id = self.core.open_window(now, budget);
-        self.log(|| format!("open {id:?} for {budget:?}"));
-        self.check.on_open_window(now, id, budget);
-        self.windows.push(id);
-        self.settle(now);
-        id
+        self.open_window_believing(budget, budget)
     }
 
-    /// Opens a window of `budget` while the model believes `believed` (for
-    /// the harness's own tests).
+    /// Opens a window of `budget` while the model believes `believed` (the
+    /// same, except in the harness's own tests).
     pub fn open_window_believing(&mut self, budget: Duration, believed: Duration) -> WindowId {
         self.close_meters_before(MeterClose::Window);
         let now = self.now();
         let id = self.core.open_window(now, budget);
+        self.log(|| format!("open {id:?} for {budget:?}"));
         self.check.on_open_window(now, id, believed);
         self.windows.push(id);
         self.settle(now);

@@ -13,12 +13,6 @@ use wasm_bindgen::JsValue;
 pub(crate) trait Driver {
     fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue>;
 
-    /// An input that only counts: nothing it causes needs a drain at once
-    /// (a warning waits for the next one). Cheaper in the timer build.
-    fn count_only(&self, input: impl FnOnce(&mut Core, Now)) -> Result<(), JsValue> {
-        self.input(input)
-    }
-
     /// An input that only queues (capture, metering): the timer build starts
     /// no request inside it (see `drive_queueing`).
     fn queue_input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, JsValue> {
@@ -120,7 +114,7 @@ macro_rules! shared_methods {
             #[wasm_bindgen(js_name = noteRefused)]
             pub fn note_refused(&self, kind: u32, count: f64) -> Result<(), JsValue> {
                 let reason = crate::refused_reason(kind);
-                self.count_only(|core, now| core.refuse(now, reason, count as u64))
+                self.queue_input(|core, now| core.refuse(now, reason, count as u64))
             }
 
             /// Reports the HTTP answer to the request handed out as `id`.

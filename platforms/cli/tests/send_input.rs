@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -59,9 +59,9 @@ fn send(input: &str, collector: &Collector, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `send - …` with `stdin` piped in.
-fn send_stdin(stdin: &[u8], collector: &Collector, extra: &[&str]) -> Output {
-    let mut child = tidings()
+/// `send - … --json` started with its stdin, stdout and stderr piped.
+fn spawn_send_stdin(collector: &Collector, extra: &[&str]) -> Child {
+    tidings()
         .args([
             "send",
             "-",
@@ -76,7 +76,12 @@ fn send_stdin(stdin: &[u8], collector: &Collector, extra: &[&str]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `send - …` with `stdin` piped in.
+fn send_stdin(stdin: &[u8], collector: &Collector, extra: &[&str]) -> Output {
+    let mut child = spawn_send_stdin(collector, extra);
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -279,21 +284,7 @@ fn a_line_longer_than_the_limit_is_reported_and_the_next_one_sent() {
 #[cfg(target_os = "linux")]
 fn memory_stays_bounded_on_input_without_newlines() {
     let collector = Collector::start(CollectorOptions::default()).unwrap();
-    let mut child = tidings()
-        .args([
-            "send",
-            "-",
-            "--host",
-            &collector.url(),
-            "--api-key",
-            "k",
-            "--json",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_send_stdin(&collector, &[]);
     let mut stdin = child.stdin.take().unwrap();
     let chunk = vec![b'x'; 1 << 20];
     for _ in 0..96 {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Sink, config};
+use support::{Sink, capture_n, config};
 use tidings_native::{
     CaptureError, Client, Config, DropReason, Event, FlushOutcome, HttpRequest, HttpResponse,
     ShutdownOutcome, TransportError,
@@ -106,11 +106,7 @@ fn a_transport_that_never_returns_holds_no_more_than_max_in_flight_bodies() {
         .drop_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
-    for i in 0..6 {
-        client
-            .capture(Event::new("e", "u").property("i", i))
-            .unwrap();
-    }
+    capture_n(&client, 6);
     // Each stuck call is abandoned after 50 ms + the core's 2 s grace; the
     // retries then fail at once (no thread free) until attempts run out,
     // about 2.1 s in all. Queued behind the stuck threads instead, each of
@@ -153,11 +149,7 @@ fn a_custom_transport_sees_the_request_id_attempt_and_event_count() {
         })
         .build()
         .unwrap();
-    for i in 0..3 {
-        client
-            .capture(Event::new("e", "u").property("i", i))
-            .unwrap();
-    }
+    capture_n(&client, 3);
     assert_eq!(
         client.flush(Duration::from_secs(5)),
         FlushOutcome::Completed
@@ -180,11 +172,7 @@ fn drop_pending_gives_up_and_the_client_keeps_working() {
     let mut config = config(&sink.url());
     config.flush_at = 100;
     let client = Client::new(config).unwrap();
-    for i in 0..5 {
-        client
-            .capture(Event::new("e", "u").property("i", i))
-            .unwrap();
-    }
+    capture_n(&client, 5);
     assert_eq!(client.drop_pending(DropReason::DrainBudget), 5);
     client.capture(Event::new("after", "u")).unwrap();
     assert_eq!(

@@ -7,17 +7,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::{Reply, Sink, config};
-use tidings_native::{Client, DropReason, Event, FlushOutcome};
-
-fn capture_n(client: &Client, n: usize) -> BTreeSet<String> {
-    (0..n)
-        .map(|i| {
-            let event = Event::new("e", "u").property("i", i);
-            client.capture(event).unwrap().to_string()
-        })
-        .collect()
-}
+use support::{Reply, Sink, capture_n, config};
+use tidings_native::{Client, DropReason, FlushOutcome};
 
 #[test]
 fn transient_503s_are_retried_until_everything_arrives() {

@@ -3,11 +3,14 @@
 //! and the opt-in logs one warning per client naming the host. Nothing
 //! goes to the network: a closure transport records the requests.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use tidings_native::{Client, Config, Event, FlushOutcome, HttpRequest, HttpResponse};
+use support::capture_n;
+use tidings_native::{Client, Config, FlushOutcome, HttpRequest, HttpResponse};
 
 const KEY: &str = "phc_test_SECRET_key_123";
 
@@ -74,11 +77,7 @@ fn plain_http_to_a_private_host_needs_the_opt_in_and_warns_once() {
 
     config.allow_insecure_http = true;
     let (client, seen) = client(config).expect("accepted with the opt-in");
-    for i in 0..3 {
-        client
-            .capture(Event::new("e", "u").property("i", i))
-            .unwrap();
-    }
+    capture_n(&client, 3);
     assert_eq!(
         client.flush(Duration::from_secs(5)),
         FlushOutcome::Completed

@@ -32,16 +32,6 @@ impl Driver for TimerDriver {
         drive_queueing(&self.shared, |inner, now| input(&mut inner.core, now))
     }
 
-    fn count_only(&self, input: impl FnOnce(&mut Core, Now)) -> Result<(), JsValue> {
-        let mut inner = self
-            .shared
-            .try_borrow_mut()
-            .map_err(|_| error("tidings: called from inside one of its own callbacks"))?;
-        let now = inner.now();
-        input(&mut inner.core, now);
-        Ok(())
-    }
-
     fn read<R>(&self, read: impl FnOnce(&Core, Now) -> R) -> Result<R, JsValue> {
         let inner = self
             .shared

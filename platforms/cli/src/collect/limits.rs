@@ -24,7 +24,8 @@ pub struct Limits {
     /// Largest request body, as received (compressed or not). A larger
     /// `Content-Length` gets 413 without the body being read; a chunked body
     /// gets 413 as soon as it passes the limit. 20 MiB by default, about
-    /// the 20 MB PostHog takes in one batch request.
+    /// the 20 MB PostHog's `/batch/` accepts (as its maintainers state in
+    /// PostHog/posthog-php#110).
     pub max_body_bytes: usize,
     /// Largest body once gunzipped; a body inflating past it (a gzip bomb)
     /// gets 413.

@@ -19,17 +19,13 @@ pub fn parse_header(arg: &str) -> Result<(String, String), String> {
     if name.is_empty() {
         return Err("the header name before `:` is empty".into());
     }
-    if !name.bytes().all(is_token_byte) {
+    if !tidings::config::is_header_name(name) {
         return Err(
             "the text before the first `:` is not a header name (letters, digits and !#$%&'*+-.^_`|~ only; it is not shown: it may hold a secret): write `Name: value`"
                 .into(),
         );
     }
     Ok((name.to_owned(), value.trim().to_owned()))
-}
-
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `url` without what may be a secret: credentials become `…@`, the query

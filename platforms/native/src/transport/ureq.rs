@@ -53,18 +53,22 @@ impl UreqTransport {
     /// An agent with ureq's defaults, no redirects, and every status
     /// returned as an answer.
     pub fn new() -> Self {
-        let agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        let direct = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .build()
-            .into();
-        UreqTransport { agent, direct }
+        let agent = |proxy_from_env: bool| {
+            let config = Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0);
+            // The builder's default proxy is the environment's.
+            let config = if proxy_from_env {
+                config
+            } else {
+                config.proxy(None)
+            };
+            Agent::from(config.build())
+        };
+        UreqTransport {
+            agent: agent(true),
+            direct: agent(false),
+        }
     }
 
     /// Uses `agent` (a proxy, custom TLS roots, ...) for every request. Its

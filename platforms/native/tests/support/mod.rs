@@ -255,3 +255,13 @@ fn serve(inner: &Inner, mut request: tiny_http::Request) {
         }
     }
 }
+
+/// Captures `n` events `e` from `u` with property `i`; their uuids.
+pub fn capture_n(client: &tidings_native::Client, n: usize) -> std::collections::BTreeSet<String> {
+    (0..n)
+        .map(|i| {
+            let event = tidings_native::Event::new("e", "u").property("i", i);
+            client.capture(event).unwrap().to_string()
+        })
+        .collect()
+}
