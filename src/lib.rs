@@ -60,6 +60,7 @@ mod batch;
 pub mod config;
 mod core;
 mod event;
+pub mod intake;
 mod metering;
 mod notice;
 mod queue;

@@ -101,10 +101,17 @@ fn split_scheme(s: &str) -> Option<(&str, &str)> {
 }
 
 fn hostname_of(authority: &str) -> &str {
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
+    match authority.strip_prefix('[') {
+        Some(v6) => up_to(v6, b']'),
+        None => up_to(authority, b':'),
     }
-    authority.split(':').next().unwrap_or("")
+}
+
+/// `s` before the first `end`, by a byte scan: `str::split(char)` links a
+/// char searcher into the wasm build.
+fn up_to(s: &str, end: u8) -> &str {
+    let at = s.bytes().position(|b| b == end).unwrap_or(s.len());
+    s.get(..at).unwrap_or_default()
 }
 
 fn is_loopback(hostname: &str) -> bool {

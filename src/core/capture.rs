@@ -2,13 +2,14 @@
 //! it cannot be queued.
 
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::{Core, Lifecycle};
 use crate::config::OverflowPolicy;
 use crate::event::Event;
+use crate::intake::Encoded;
 use crate::queue::QueuedEvent;
 use crate::stats::DropReason;
 use crate::time::Now;
@@ -76,6 +77,13 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+/// Whether admitting an event checks for room, or room was reserved.
+#[derive(Clone, Copy)]
+enum Room {
+    Check,
+    Reserved,
+}
+
 impl Core {
     /// Accepts an event for delivery and returns its uuid (the caller's, or
     /// a new uuid v7). Its timestamp is the caller's or `now.wall`; both
@@ -123,53 +131,72 @@ impl Core {
         }
     }
 
-    fn accept(&mut self, mut event: Event) -> Result<Uuid, CaptureError> {
+    /// [`Core::capture`] for an event encoded elsewhere with
+    /// [`Core::encoder`]: counted as captured, queued or refused (shut
+    /// down, queue full) by the overflow policy.
+    pub fn admit(&mut self, now: Now, encoded: &Encoded) -> Result<Uuid, CaptureError> {
+        self.admit_with(now, encoded, Room::Check)
+    }
+
+    /// [`Core::admit`] for an event whose room a
+    /// [`SharedBudget`](crate::intake::SharedBudget) already reserved: it
+    /// is never refused for room (with `DropOldest` the oldest queued
+    /// events still make room when they can), so the caller's answer to
+    /// its own caller stays true. Refused only once shut down, which the
+    /// budget's `close` prevents for reserved events.
+    pub fn admit_reserved(&mut self, now: Now, encoded: &Encoded) -> Result<Uuid, CaptureError> {
+        self.admit_with(now, encoded, Room::Reserved)
+    }
+
+    fn admit_with(
+        &mut self,
+        now: Now,
+        encoded: &Encoded,
+        room: Room,
+    ) -> Result<Uuid, CaptureError> {
+        self.advance(now);
+        self.counters.captured += 1;
+        let result = match self.lifecycle {
+            Lifecycle::Running => self.enqueue(encoded, room),
+            _ => Err(CaptureError::ShutDown),
+        };
+        if let Err(e) = &result {
+            self.count_drop(e.reason(), 1);
+        }
+        result
+    }
+
+    fn accept(&mut self, event: Event) -> Result<Uuid, CaptureError> {
         if self.lifecycle != Lifecycle::Running {
             return Err(CaptureError::ShutDown);
         }
-        if let Some(hook) = &self.config.before_send {
-            // A panicking hook loses only the event it was handed: counted,
-            // and the core stays consistent (nothing was changed yet).
-            event = match catch_unwind(AssertUnwindSafe(|| hook(event))) {
-                Ok(Some(event)) => event,
-                Ok(None) => return Err(CaptureError::DroppedByBeforeSend),
-                Err(_) => return Err(CaptureError::BeforeSendPanicked),
-            };
+        let mut encoded = std::mem::take(&mut self.scratch);
+        let result = self
+            .encoder
+            .encode(self.now.wall, event, &mut encoded)
+            .and_then(|_| self.enqueue(&encoded, Room::Check));
+        self.scratch = encoded;
+        result
+    }
+
+    fn enqueue(&mut self, encoded: &Encoded, room: Room) -> Result<Uuid, CaptureError> {
+        let len = encoded.len();
+        let made = self.make_room(len);
+        // Reserved: evicted where the policy allows, else held anyway.
+        if let Room::Check = room {
+            made?;
         }
-        if let Some(problem) = event.problem() {
-            return Err(CaptureError::InvalidEvent(problem));
-        }
-        let wall = self.now.wall;
-        let uuid = match event.given_uuid() {
-            Some(uuid) => uuid,
-            None => self.new_uuid_v7(wall),
-        };
-        let timestamp = event.given_timestamp().unwrap_or(wall);
-        let bytes = self.encoder.encode(&event, uuid, timestamp);
-        if bytes.len() > self.config.max_event_bytes {
-            return Err(CaptureError::TooLarge {
-                size: bytes.len(),
-                max: self.config.max_event_bytes,
-            });
-        }
-        if !crate::wire::nesting_within(&bytes, crate::wire::MAX_EVENT_DEPTH) {
-            // A server would refuse the whole batch it travels in.
-            return Err(CaptureError::InvalidEvent(
-                "its properties nest deeper than a JSON server reads (127 levels in a request body)".into(),
-            ));
-        }
-        self.make_room(bytes.len())?;
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending_events += 1;
-        self.pending_bytes += bytes.len();
+        self.pending_bytes += len;
         self.queue.push(QueuedEvent {
             seq,
-            uuid,
-            bytes,
+            uuid: encoded.uuid(),
+            bytes: Arc::from(encoded.as_bytes()),
             queued_at: self.now.monotonic,
         });
-        Ok(uuid)
+        Ok(encoded.uuid())
     }
 
     /// Applies the overflow policy so that `len` more bytes fit.

@@ -19,13 +19,14 @@ use uuid::Uuid;
 
 use crate::batch::{Batch, BatchedEvent};
 use crate::config::{Config, ConfigError, Endpoint};
+use crate::intake::{Encoded, Encoder};
 use crate::metering::Meter;
 use crate::notice::{FlushId, Notice, ShutdownOutcome, WindowId};
 use crate::queue::{Queue, QueuedEvent};
 use crate::stats::{DropCounts, DropReason, Stats};
 use crate::time::{Instant, Now, WallTime};
 use crate::transmit::RequestId;
-use crate::wire::{Envelope, EventEncoder, RequestHeaders};
+use crate::wire::{Envelope, RequestHeaders};
 
 pub use capture::CaptureError;
 pub use metering::FlushedMetric;
@@ -100,7 +101,9 @@ const ADAPTER_GRACE: Duration = Duration::from_secs(2);
 pub struct Core {
     config: Config,
     endpoint: Endpoint,
-    encoder: EventEncoder,
+    encoder: Encoder,
+    /// [`Core::capture`]'s buffer, reused per event.
+    scratch: Encoded,
     envelope: Envelope,
     envelope_len: usize,
     headers: RequestHeaders,
@@ -188,15 +191,17 @@ impl Core {
         let endpoint = crate::config::validate_config(&config)?;
         let envelope = Envelope::new(&config);
         let flush_at = config.flush_at;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         Ok(Core {
-            encoder: EventEncoder::new(&config),
+            encoder: Encoder::new(&config, rng.next_u64()),
+            scratch: Encoded::new(),
             envelope_len: envelope.max_len(),
             envelope,
             headers: RequestHeaders::new(&config),
             warnings: WarningLimiter::new(config.warning_interval),
             endpoint,
             config,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng,
             now: Now::default(),
             queue: Queue::new(flush_at),
             retrying: Vec::new(),
@@ -252,6 +257,18 @@ impl Core {
         self.pending_events
     }
 
+    /// Encoded bytes of the pending events.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// An encoder like the one [`Core::capture`] uses, to encode on other
+    /// threads (see [`crate::intake`]). Its uuids come from a seed drawn
+    /// from the core's, so they stay reproducible.
+    pub fn encoder(&mut self) -> Encoder {
+        Encoder::new(&self.config, self.rng.next_u64())
+    }
+
     /// Requests handed out and not yet answered.
     pub fn requests_in_flight(&self) -> usize {
         self.in_flight.len()
@@ -290,9 +307,7 @@ impl Core {
     }
 
     fn new_uuid_v7(&mut self, wall: WallTime) -> Uuid {
-        let mut random = [0u8; 10];
-        self.rng.fill_bytes(&mut random);
-        uuid::Builder::from_unix_timestamp_millis(wall.unix_millis(), &random).into_uuid()
+        self.encoder.new_uuid_v7(wall)
     }
 
     fn next_request_id(&mut self) -> RequestId {

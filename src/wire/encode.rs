@@ -1,8 +1,9 @@
 //! Encodes one event into the bytes it will have inside every request body,
 //! once, at capture.
 
+#[cfg(not(target_family = "wasm"))]
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -10,16 +11,20 @@ use crate::config::{Config, Protocol};
 use crate::event::{Event, EventOptions, push_json};
 use crate::time::WallTime;
 
-/// The per-configuration part of event encoding, prepared once, plus a
-/// scratch buffer and the last formatted timestamp (reused per event).
+/// The per-configuration part of event encoding, prepared once. Shared by
+/// every thread that encodes (see [`crate::intake::Encoder`]).
 #[derive(Clone, Debug)]
 pub(crate) struct EventEncoder {
     protocol: Protocol,
     /// `"$lib":"…","$lib_version":"…"` and `$geoip_disable` if set.
     sdk_properties: String,
-    scratch: Vec<u8>,
-    /// Events captured in the same millisecond share one formatting.
-    last_timestamp: Option<(WallTime, [u8; 24])>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+thread_local! {
+    /// Events captured in the same millisecond on one thread share one
+    /// formatting of their timestamp.
+    static LAST_TIMESTAMP: Cell<Option<(WallTime, [u8; 24])>> = const { Cell::new(None) };
 }
 
 impl EventEncoder {
@@ -34,15 +39,12 @@ impl EventEncoder {
         EventEncoder {
             protocol: config.protocol,
             sdk_properties,
-            scratch: Vec::with_capacity(1024),
-            last_timestamp: None,
         }
     }
 
-    /// The event as one JSON object, in shared bytes.
-    pub(crate) fn encode(&mut self, event: &Event, uuid: Uuid, timestamp: WallTime) -> Arc<[u8]> {
-        let ts = self.timestamp(timestamp);
-        let mut out = std::mem::take(&mut self.scratch);
+    /// The event as one JSON object, written over `out`.
+    pub(crate) fn encode(&self, event: &Event, uuid: Uuid, timestamp: WallTime, out: &mut Vec<u8>) {
+        let ts = formatted(timestamp);
         out.clear();
         let mut uuid_buf = Uuid::encode_buffer();
         let uuid = uuid.hyphenated().encode_lower(&mut uuid_buf).as_bytes();
@@ -54,10 +56,10 @@ impl EventEncoder {
                 out.extend_from_slice(b"{\"uuid\":\"");
                 out.extend_from_slice(uuid);
                 out.extend_from_slice(b"\",\"event\":");
-                let _ = serde_json::to_writer(&mut out, event.name());
+                let _ = serde_json::to_writer(&mut *out, event.name());
                 out.extend_from_slice(b",\"distinct_id\":");
-                let _ = serde_json::to_writer(&mut out, event.distinct_id());
-                self.write_properties(&mut out, user, |out| {
+                let _ = serde_json::to_writer(&mut *out, event.distinct_id());
+                self.write_properties(out, user, |out| {
                     if let Some(id) = session_id {
                         out.extend_from_slice(b",\"$session_id\":");
                         let _ = serde_json::to_writer(&mut *out, id);
@@ -73,43 +75,25 @@ impl EventEncoder {
             }
             Protocol::PostHogV1 => {
                 out.extend_from_slice(b"{\"event\":");
-                let _ = serde_json::to_writer(&mut out, event.name());
+                let _ = serde_json::to_writer(&mut *out, event.name());
                 out.extend_from_slice(b",\"uuid\":\"");
                 out.extend_from_slice(uuid);
                 out.extend_from_slice(b"\",\"distinct_id\":");
-                let _ = serde_json::to_writer(&mut out, event.distinct_id());
+                let _ = serde_json::to_writer(&mut *out, event.distinct_id());
                 out.extend_from_slice(b",\"timestamp\":\"");
                 out.extend_from_slice(&ts);
                 out.push(b'"');
                 if let Some(id) = session_id {
                     out.extend_from_slice(b",\"session_id\":");
-                    let _ = serde_json::to_writer(&mut out, id);
+                    let _ = serde_json::to_writer(&mut *out, id);
                 }
                 if let Some(id) = window_id {
                     out.extend_from_slice(b",\"window_id\":");
-                    let _ = serde_json::to_writer(&mut out, id);
+                    let _ = serde_json::to_writer(&mut *out, id);
                 }
-                write_options(&mut out, event.event_options());
-                self.write_properties(&mut out, user, |_| {});
+                write_options(out, event.event_options());
+                self.write_properties(out, user, |_| {});
                 out.push(b'}');
-            }
-        }
-        let encoded = Arc::from(&out[..]);
-        self.scratch = out;
-        encoded
-    }
-
-    /// RFC 3339 of `t` (always 24 bytes), formatted once per millisecond.
-    fn timestamp(&mut self, t: WallTime) -> [u8; 24] {
-        match self.last_timestamp {
-            Some((at, text)) if at == t => text,
-            _ => {
-                let mut text = [0u8; 24];
-                let formatted = t.to_rfc3339();
-                let n = formatted.len().min(24);
-                text[..n].copy_from_slice(&formatted.as_bytes()[..n]);
-                self.last_timestamp = Some((t, text));
-                text
             }
         }
     }
@@ -126,6 +110,35 @@ impl EventEncoder {
         }
         out.push(b'}');
     }
+}
+
+/// RFC 3339 of `t` (always 24 bytes), formatted once per millisecond and
+/// thread where bursts of captures make that pay.
+#[cfg(not(target_family = "wasm"))]
+fn formatted(t: WallTime) -> [u8; 24] {
+    LAST_TIMESTAMP.with(|last| match last.get() {
+        Some((at, text)) if at == t => text,
+        _ => {
+            let text = format_timestamp(t);
+            last.set(Some((t, text)));
+            text
+        }
+    })
+}
+
+/// A page captures a few events per task: formatting each costs less than
+/// the code a cache takes in the module.
+#[cfg(target_family = "wasm")]
+fn formatted(t: WallTime) -> [u8; 24] {
+    format_timestamp(t)
+}
+
+fn format_timestamp(t: WallTime) -> [u8; 24] {
+    let mut text = [0u8; 24];
+    let formatted = t.to_rfc3339();
+    let n = formatted.len().min(24);
+    text[..n].copy_from_slice(&formatted.as_bytes()[..n]);
+    text
 }
 
 fn write_options(out: &mut Vec<u8>, o: &EventOptions) {
@@ -167,10 +180,12 @@ mod tests {
         config.protocol = protocol;
         config.geoip_disable = true;
         let uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
-        let bytes = EventEncoder::new(&config).encode(
+        let mut bytes = Vec::new();
+        EventEncoder::new(&config).encode(
             event,
             uuid,
             WallTime::from_unix_millis(1_700_000_000_000),
+            &mut bytes,
         );
         serde_json::from_slice(&bytes).expect("valid JSON")
     }

@@ -142,7 +142,12 @@ pub fn config(
     if overflow == Some(1.0) {
         c.overflow = OverflowPolicy::DropOldest;
     }
-    let mut lines = headers.split('\n').filter(|_| !headers.is_empty());
+    // A byte split: `str::split(char)` links a char searcher into the module.
+    let mut lines = headers
+        .as_bytes()
+        .split(|&b| b == b'\n')
+        .filter(|_| !headers.is_empty())
+        .map(|line| std::str::from_utf8(line).unwrap_or_default());
     while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
         c.headers.push((name.to_owned(), value.to_owned()));
     }

@@ -142,7 +142,7 @@ struct SendArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
     max_in_flight: usize,
-    /// Memory for events waiting to be sent, in MiB; reading waits at half of it.
+    /// Memory for events waiting to be sent, in MiB; reading waits while it is full.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     max_queue_mb: u64,
     /// Attempts per batch.

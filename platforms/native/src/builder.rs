@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use tidings::{Config, ConfigError, Core, LibInfo, Notice};
+use tidings::{Config, ConfigError, Core, LibInfo, Notice, OverflowPolicy};
 
 use crate::client::{Client, DEFAULT_DROP_TIMEOUT};
-use crate::clock::{Clock, random_seed};
+use crate::clock::random_seed;
 use crate::pool::Pool;
-use crate::shared::{Msg, NoticeHook, Shared, State};
+use crate::shared::{Msg, NoticeHook, Shared};
 use crate::transport::Transport;
 use crate::worker;
 
@@ -136,6 +136,7 @@ impl Builder {
             None => default_transport()?,
         };
         let max_in_flight = config.max_in_flight;
+        let drop_oldest = config.overflow == OverflowPolicy::DropOldest;
         let core = Core::new(config, seed.unwrap_or_else(random_seed))?;
         if let Some(host) = core.config().insecure_http_host() {
             // Once per client; the host only, never the key or the query.
@@ -146,16 +147,13 @@ impl Builder {
         let url = core.url().split('?').next().unwrap_or_default().to_owned();
         let (inbox, messages) = mpsc::channel();
         let pool = Pool::new(transport, inbox.clone(), max_in_flight);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(core, on_notice)),
-            clock: Clock::start(),
-            inbox,
-        });
+        let shared = Arc::new(Shared::new(core, on_notice, inbox));
         let worker = start_worker(Arc::clone(&shared), messages, pool);
         Ok(Client {
             shared,
             worker: Mutex::new(Some(worker)),
             drop_timeout,
+            drop_oldest,
             url,
         })
     }

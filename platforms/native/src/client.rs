@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use tidings::intake::Encoded;
 use tidings::{
-    CaptureError, Config, DropReason, Event, FlushOutcome, ShutdownOutcome, Stats, Uuid,
+    CaptureError, Config, DropReason, Event, FlushOutcome, Now, ShutdownOutcome, Stats, Uuid,
 };
 
 use crate::builder::Builder;
-use crate::shared::{Settled, Shared, State};
+use crate::shared::{Locked, Settled, Shared};
 
 /// How long dropping a [`Client`] waits for pending events to be sent.
 pub const DEFAULT_DROP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,6 +47,8 @@ pub struct Client {
     pub(crate) shared: Arc<Shared>,
     pub(crate) worker: Mutex<Option<JoinHandle<()>>>,
     pub(crate) drop_timeout: Duration,
+    /// `OverflowPolicy::DropOldest`: a full queue evicts instead of refusing.
+    pub(crate) drop_oldest: bool,
     /// The request URL without its query (which could carry a secret).
     pub(crate) url: String,
 }
@@ -73,19 +76,125 @@ impl Client {
 
     /// Queues an event and returns its uuid, or says why it was refused
     /// (invalid, too large, queue full, shut down, dropped by the
-    /// before-send hook). Never waits for the network.
+    /// before-send hook). Never waits: it encodes on the calling thread and
+    /// hands the bytes to the worker without taking the client's lock.
     pub fn capture(&self, event: Event) -> Result<Uuid, CaptureError> {
         let now = self.shared.clock.now();
-        let mut state = self.shared.lock();
-        let result = state.core.capture(now, event);
-        state.captured(now.monotonic, &self.shared.inbox);
-        if result.is_err() {
-            // A refusal may bring a warning (or, with DropOldest, evictions).
-            let mut settled = Settled::default();
-            state.drain_notices(&mut settled);
-            drop(state);
-            settled.finish();
+        let intake = &self.shared.intake;
+        let result = match self.encode(now, event) {
+            Ok(encoded) => match intake.budget.reserve(encoded.len()) {
+                Ok(()) => Ok(self.stage(now, encoded)),
+                Err(CaptureError::QueueFull { .. }) if self.drop_oldest => {
+                    // Counted by the core, which decides what to evict.
+                    let admitted = self.admit_evicting(now, encoded);
+                    self.shared.captured(now.monotonic);
+                    return admitted;
+                }
+                Err(refused) => {
+                    intake.recycle(encoded);
+                    Err(refused)
+                }
+            },
+            Err(refused) => Err(refused),
+        };
+        self.captured(now, result)
+    }
+
+    /// [`Client::capture`] for events that must not be dropped for lack of
+    /// room (billing, usage): when the queue is full it waits up to
+    /// `timeout` for room (by events and bytes) instead of refusing, and
+    /// refuses as `QueueFull` (counted as `queue_full`) only once that
+    /// passes. Other refusals are at once, as with `capture`. Blocks the
+    /// calling thread: in async code call it from a blocking task.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tidings_native::{Client, Config, Event, HttpResponse};
+    /// let client = Client::builder(Config::new("phc_key", "https://ingest.example.com"))
+    ///     .transport(|_request| Ok(HttpResponse::new(200)))
+    ///     .build()?;
+    /// let event = Event::new("tokens_billed", "tenant-7").property("tokens", 5000);
+    /// client.capture_blocking(event, Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capture_blocking(&self, event: Event, timeout: Duration) -> Result<Uuid, CaptureError> {
+        let now = self.shared.clock.now();
+        let intake = &self.shared.intake;
+        let result = self.encode(now, event).and_then(|encoded| {
+            let len = encoded.len();
+            let reserved = match intake.budget.reserve(len) {
+                Err(CaptureError::QueueFull { .. }) => self
+                    .shared
+                    .wait_for_room(timeout, || match intake.budget.reserve(len) {
+                        Err(CaptureError::QueueFull { .. }) => None,
+                        other => Some(other),
+                    })
+                    .unwrap_or_else(|| intake.budget.reserve(len)),
+                other => other,
+            };
+            match reserved {
+                Ok(()) => Ok(self.stage(now, encoded)),
+                Err(refused) => {
+                    intake.recycle(encoded);
+                    Err(refused)
+                }
+            }
+        });
+        let now = self.shared.clock.now();
+        self.captured(now, result)
+    }
+
+    /// Runs the before-send hook and encodes, on the calling thread.
+    fn encode(&self, now: Now, event: Event) -> Result<Encoded, CaptureError> {
+        let intake = &self.shared.intake;
+        if intake.budget.is_closed() {
+            return Err(CaptureError::ShutDown);
         }
+        let mut encoded = intake.buffer();
+        match intake.encoder.encode(now.wall, event, &mut encoded) {
+            Ok(_) => Ok(encoded),
+            Err(refused) => {
+                intake.recycle(encoded);
+                Err(refused)
+            }
+        }
+    }
+
+    /// Hands an event with reserved room to the worker.
+    fn stage(&self, now: Now, encoded: Encoded) -> Uuid {
+        let uuid = encoded.uuid();
+        if let Err(encoded) = self.shared.intake.stage(encoded) {
+            // The staging queue is full: admit it here, after what is staged.
+            let mut state = self.shared.lock_absorbed(now);
+            let _ = state.core.admit_reserved(now, &encoded);
+            self.shared
+                .intake
+                .budget
+                .admitted(&state.core, 1, encoded.len());
+            self.shared.intake.recycle(encoded);
+        }
+        uuid
+    }
+
+    /// `DropOldest` with a full budget: the core evicts the oldest queued
+    /// events (or refuses, if evicting cannot make room), under the lock.
+    fn admit_evicting(&self, now: Now, encoded: Encoded) -> Result<Uuid, CaptureError> {
+        let mut state = self.shared.lock_absorbed(now);
+        let admitted = state.core.admit(now, &encoded);
+        self.shared.intake.recycle(encoded);
+        let mut settled = Settled::default();
+        state.drain_notices(&mut settled);
+        drop(state);
+        settled.finish();
+        admitted
+    }
+
+    /// Counts a refusal for the core and wakes the worker if it should look.
+    fn captured(&self, now: Now, result: Result<Uuid, CaptureError>) -> Result<Uuid, CaptureError> {
+        if let Err(refused) = &result {
+            self.shared.intake.refuse(refused);
+        }
+        self.shared.captured(now.monotonic);
         result
     }
 
@@ -95,7 +204,7 @@ impl Client {
         let (reply, outcome) = mpsc::channel();
         {
             let now = self.shared.clock.now();
-            let mut state = self.shared.lock();
+            let mut state = self.shared.lock_absorbed(now);
             if state.worker_exited {
                 // Shut down: nothing is pending any more.
                 return FlushOutcome::Completed;
@@ -119,7 +228,7 @@ impl Client {
         let (reply, outcome) = mpsc::channel();
         {
             let now = self.shared.clock.now();
-            let mut state = self.shared.lock();
+            let mut state = self.admit_everything_reserved(now);
             if let Some(done) = state.core.shutdown_outcome() {
                 drop(state);
                 self.join_worker();
@@ -162,7 +271,16 @@ impl Client {
     /// assert!(stats.adds_up());
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared.lock().core.stats()
+        let state = self.shared.lock_absorbed(self.shared.clock.now());
+        let mut stats = state.core.stats();
+        // Captures between reserving and staging: accepted, not yet admitted.
+        let (events, bytes) = self.shared.intake.budget.reserved();
+        let (events, bytes) = (events as u64, bytes as u64);
+        stats.captured += events;
+        stats.pending += events;
+        stats.queued += events;
+        stats.pending_bytes += bytes;
+        stats
     }
 
     /// Gives up on everything pending now (queued, waiting to retry, in
@@ -181,19 +299,37 @@ impl Client {
     /// ```
     pub fn drop_pending(&self, reason: DropReason) -> u64 {
         let now = self.shared.clock.now();
-        let mut state = self.shared.lock();
+        let mut state = self.shared.lock_absorbed(now);
         let dropped = state.core.drop_pending(now, reason);
         self.drain_and_wake(state);
         dropped
     }
 
+    /// Closes the intake and admits every event reserved before: captures
+    /// that were in progress finish staging within microseconds.
+    fn admit_everything_reserved(&self, now: Now) -> Locked<'_> {
+        let intake = &self.shared.intake;
+        intake.budget.close();
+        // `capture_blocking` callers waiting for room are refused now.
+        self.shared.signal_room();
+        loop {
+            let state = self.shared.lock_absorbed(now);
+            if intake.budget.reserved().0 == 0 {
+                return state;
+            }
+            // Not under the lock: a capture may need it to admit its event.
+            drop(state);
+            thread::yield_now();
+        }
+    }
+
     /// Resolves what the last input already settled, then wakes the worker
     /// to send what it made ready.
-    fn drain_and_wake(&self, mut state: std::sync::MutexGuard<'_, State>) {
+    fn drain_and_wake(&self, mut state: Locked<'_>) {
         let mut settled = Settled::default();
         state.drain_notices(&mut settled);
-        state.wake(&self.shared.inbox);
         drop(state);
+        self.shared.wake();
         settled.finish();
     }
 

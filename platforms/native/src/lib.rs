@@ -61,6 +61,7 @@
 mod builder;
 mod client;
 mod clock;
+mod intake;
 mod metering;
 mod pool;
 mod shared;

@@ -55,10 +55,10 @@ impl Client {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         let flushed = state.core.flush_meters(now);
-        state.wake(&self.shared.inbox);
         let mut settled = Settled::default();
         state.drain_notices(&mut settled);
         drop(state);
+        self.shared.wake();
         settled.finish();
         flushed
     }
@@ -79,10 +79,9 @@ impl Client {
         update: impl FnOnce(&mut tidings::Core, tidings::Now) -> Result<(), MeterError>,
     ) -> Result<(), MeterError> {
         let now = self.shared.clock.now();
-        let mut state = self.shared.lock();
-        let result = update(&mut state.core, now);
+        let result = update(&mut self.shared.lock().core, now);
         // A full window may have become events: let the worker know.
-        state.captured(now.monotonic, &self.shared.inbox);
+        self.shared.captured(now.monotonic);
         result
     }
 }

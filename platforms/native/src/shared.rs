@@ -1,20 +1,22 @@
 //! What the client's callers and the worker thread share: the core behind
-//! one mutex, the adapter's bookkeeping, and the worker's wake-up channel.
+//! one mutex, the intake that captures use without it, the adapter's
+//! bookkeeping, and the worker's wake-up channel.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tidings::{
-    Body, Core, FlushId, FlushOutcome, Instant, Notice, RequestId, Response, ShutdownOutcome,
+    Body, Core, FlushId, FlushOutcome, Instant, Notice, Now, RequestId, Response, ShutdownOutcome,
     TransportError,
 };
 
 use crate::clock::Clock;
+use crate::intake::Intake;
 
 /// A thread-wake parameter, not a batching decision (batches wait as the
 /// core's `Config::linger` says): while captures keep coming, the worker
@@ -76,80 +78,169 @@ impl NoticeHook {
     }
 }
 
+/// How stale `Shared::last_capture` may be, in nanoseconds: far below
+/// [`BUSY_WINDOW`].
+const LAST_CAPTURE_GRAIN: u64 = 100_000;
+
+/// `Shared::sleeps_until` while the worker is running a step.
+const AWAKE: u64 = 0;
+/// `Shared::sleeps_until` while the worker sleeps until told.
+const UNTIL_TOLD: u64 = u64::MAX;
+
 pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub clock: Clock,
     /// The worker's inbox; `Sender` is `Sync`, so no lock is needed to wake.
     pub inbox: Sender<Msg>,
+    /// What captures use instead of the lock.
+    pub intake: Intake,
+    /// When the worker wakes by itself next, in nanoseconds on the
+    /// client's clock ([`AWAKE`], [`UNTIL_TOLD`]).
+    sleeps_until: AtomicU64,
+    /// A wake is on its way: no need for another.
+    wake_sent: AtomicBool,
+    /// When a capture last came, to tell the worker captures are flowing.
+    last_capture: AtomicU64,
+    /// `capture_blocking` callers waiting for room, and their signal.
+    room_waiters: AtomicUsize,
+    room: (Mutex<()>, Condvar),
 }
 
 pub(crate) struct State {
     pub core: Core,
     pub flush_waiters: BTreeMap<FlushId, Sender<FlushOutcome>>,
     pub shutdown_waiters: Vec<Sender<ShutdownOutcome>>,
-    /// When the worker wakes by itself next; `None`: only when told.
-    pub sleeps_until: Option<Instant>,
-    /// A wake is on its way (or the worker is running): no need for another.
-    pub wake_sent: bool,
     /// The worker has returned: the core is shut down for good.
     pub worker_exited: bool,
     /// The user's notice callback ([`crate::Builder::on_notice`]).
     pub on_notice: Option<NoticeHook>,
-    /// When `capture` was last called, to tell the worker captures are flowing.
-    pub last_capture: Instant,
+}
+
+/// The locked state. Releasing it publishes what the core holds to the
+/// shared budget (so room freed by answers is seen by captures) and wakes
+/// `capture_blocking` callers waiting for room.
+pub(crate) struct Locked<'a> {
+    guard: MutexGuard<'a, State>,
+    shared: &'a Shared,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.shared.intake.budget.publish(&self.guard.core);
+        if self.shared.room_waiters.load(Ordering::SeqCst) > 0 {
+            self.shared.signal_room();
+        }
+    }
 }
 
 impl Shared {
-    /// Locks the state. A panic elsewhere (say in a before-send hook)
-    /// leaves the core consistent enough to account for and shut down.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl State {
-    pub(crate) fn new(core: Core, on_notice: Option<NoticeHook>) -> Self {
-        State {
-            core,
-            flush_waiters: BTreeMap::new(),
-            shutdown_waiters: Vec::new(),
-            sleeps_until: None,
-            wake_sent: false,
-            worker_exited: false,
-            on_notice,
-            last_capture: Instant::ZERO,
+    pub(crate) fn new(mut core: Core, on_notice: Option<NoticeHook>, inbox: Sender<Msg>) -> Self {
+        Shared {
+            intake: Intake::new(&mut core),
+            state: Mutex::new(State {
+                core,
+                flush_waiters: BTreeMap::new(),
+                shutdown_waiters: Vec::new(),
+                worker_exited: false,
+                on_notice,
+            }),
+            clock: Clock::start(),
+            inbox,
+            sleeps_until: AtomicU64::new(AWAKE),
+            wake_sent: AtomicBool::new(false),
+            last_capture: AtomicU64::new(0),
+            room_waiters: AtomicUsize::new(0),
+            room: (Mutex::new(()), Condvar::new()),
         }
     }
 
-    /// After a capture at `now`: wakes the worker only if the core now wants
-    /// to act well before the worker would wake by itself, so a burst of
-    /// captures sends one wake, or none while the worker is checking anyway.
-    pub(crate) fn captured(&mut self, now: Instant, inbox: &Sender<Msg>) {
-        self.last_capture = now;
-        // A wake is on its way, or the worker looks within WAKE_SLACK anyway.
-        if self.wake_sent
-            || self
-                .sleeps_until
-                .is_some_and(|s| s <= now.saturating_add(WAKE_SLACK))
-        {
-            return;
+    /// Locks the state. A panic elsewhere (say in a notice hook) leaves
+    /// the core consistent enough to account for and shut down.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            guard: self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            shared: self,
         }
-        let Some(deadline) = self.core.poll_timeout() else {
-            return;
+    }
+
+    /// Locks the state and admits what captures staged, so the core sees
+    /// every event captured before this call.
+    pub(crate) fn lock_absorbed(&self, now: Now) -> Locked<'_> {
+        let mut state = self.lock();
+        self.intake.absorb(&mut state.core, now);
+        state
+    }
+
+    /// After a capture at `now` (accepted or refused): wakes the worker only
+    /// if it sleeps past the next [`WAKE_SLACK`], so a burst of captures
+    /// sends one wake, or none while the worker is checking anyway.
+    pub(crate) fn captured(&self, now: Instant) {
+        let now = nanos(now);
+        // Coarse, so a burst of captures does not write this cache line
+        // (which the worker reads) on every call.
+        if now.saturating_sub(self.last_capture.load(Ordering::Relaxed)) > LAST_CAPTURE_GRAIN {
+            self.last_capture.store(now, Ordering::Relaxed);
+        }
+        // After staging (SeqCst): a worker that read no staged event before
+        // sleeping has published its sleep by now (see `Shared::sleep`).
+        let sleeps = self.sleeps_until.load(Ordering::SeqCst);
+        if sleeps != AWAKE && sleeps > now.saturating_add(nanos_of(WAKE_SLACK)) {
+            self.wake();
+        }
+    }
+
+    /// Wakes the worker unless a wake is already on its way.
+    pub(crate) fn wake(&self) {
+        if !self.wake_sent.swap(true, Ordering::SeqCst) {
+            // Fails only once the worker is gone: nothing is left to do.
+            let _ = self.inbox.send(Msg::Wake);
+        }
+    }
+
+    /// The worker is running a step: captures need not wake it.
+    pub(crate) fn running(&self) {
+        self.sleeps_until.store(AWAKE, Ordering::SeqCst);
+    }
+
+    /// The worker is about to sleep until `next` (`None`: until told).
+    /// Returns when it should really wake: sooner if a capture staged
+    /// something it has not absorbed (that capture saw it awake and sent
+    /// no wake).
+    pub(crate) fn sleep(&self, now: Instant, next: Option<Instant>) -> Option<Instant> {
+        let store = |at: Option<Instant>| {
+            let at = at.map_or(UNTIL_TOLD, |at| nanos(at).max(AWAKE + 1));
+            self.sleeps_until.store(at, Ordering::SeqCst);
         };
-        if self
-            .sleeps_until
-            .is_none_or(|sleep| deadline.at.saturating_add(WAKE_SLACK) < sleep)
-        {
-            self.wake(inbox);
+        store(next);
+        self.wake_sent.store(false, Ordering::SeqCst);
+        if !self.intake.has_work() {
+            return next;
         }
+        let soon = now.saturating_add(WAKE_SLACK);
+        let next = Some(next.map_or(soon, |at| at.min(soon)));
+        store(next);
+        next
     }
 
     /// When the worker should wake next by itself: the core's deadline, or
     /// sooner while captures are flowing (see [`WAKE_SLACK`]).
-    pub(crate) fn next_wake(&self, now: Instant) -> Option<Instant> {
-        let deadline = self.core.poll_timeout().map(|d| d.at);
-        let flowing = now.saturating_duration_since(self.last_capture) < BUSY_WINDOW;
+    pub(crate) fn next_wake(&self, core: &Core, now: Instant) -> Option<Instant> {
+        let deadline = core.poll_timeout().map(|d| d.at);
+        let last = self.last_capture.load(Ordering::Relaxed);
+        let flowing = nanos(now).saturating_sub(last) < nanos_of(BUSY_WINDOW);
         if !flowing {
             return deadline;
         }
@@ -157,15 +248,53 @@ impl State {
         Some(deadline.map_or(check, |at| at.min(check)))
     }
 
-    /// Wakes the worker unless a wake is already on its way.
-    pub(crate) fn wake(&mut self, inbox: &Sender<Msg>) {
-        if !self.wake_sent && !self.worker_exited {
-            self.wake_sent = true;
-            // Fails only once the worker is gone, which `worker_exited` covers.
-            let _ = inbox.send(Msg::Wake);
-        }
+    /// Waits up to `timeout` for the budget to change (room freed, or the
+    /// client shut down), running `retry` under the room lock first so a
+    /// signal between the check and the wait is not missed.
+    pub(crate) fn wait_for_room<T>(
+        &self,
+        timeout: Duration,
+        mut retry: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        let (lock, signal) = &self.room;
+        let deadline = self.clock.now().monotonic.saturating_add(timeout);
+        self.room_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = loop {
+            if let Some(done) = retry() {
+                break Some(done);
+            }
+            let left = self.clock.until(deadline);
+            if left.is_zero() {
+                break None;
+            }
+            guard = signal
+                .wait_timeout(guard, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        };
+        drop(guard);
+        self.room_waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
     }
 
+    /// Tells `capture_blocking` callers to look at the budget again.
+    pub(crate) fn signal_room(&self) {
+        let (lock, signal) = &self.room;
+        drop(lock.lock().unwrap_or_else(PoisonError::into_inner));
+        signal.notify_all();
+    }
+}
+
+fn nanos(at: Instant) -> u64 {
+    nanos_of(at.since_origin())
+}
+
+fn nanos_of(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+impl State {
     /// Drains the core's notices into `out`, to act on once the lock is
     /// released. Any thread holding the lock may call it.
     pub(crate) fn drain_notices(&mut self, out: &mut Settled) {

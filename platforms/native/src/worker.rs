@@ -15,9 +15,11 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
     let mut settled = Settled::default();
     let mut bodies = Vec::new();
     loop {
+        shared.running();
         let now = shared.clock.now();
-        // One short lock per step, so a capture waits for one step at most,
-        // never for a whole pass over a burst of answers and requests.
+        // One short lock per step, so a caller of `flush` or `stats` waits
+        // for one step at most, never for a whole pass over a burst of
+        // answers and requests. Captures never take the lock.
         for message in messages.drain(..) {
             if let Msg::Answer {
                 id,
@@ -33,7 +35,7 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
                 bodies.push(body);
             }
         }
-        shared.lock().core.handle_timeout(now);
+        shared.lock_absorbed(now).core.handle_timeout(now);
         loop {
             let transmit = shared.lock().core.poll_transmit(now);
             match transmit {
@@ -46,18 +48,18 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
             let mut state = shared.lock();
             state.drain_notices(&mut settled);
             let done = state.core.is_shut_down();
-            let next = state.next_wake(now.monotonic);
-            state.sleeps_until = next;
-            state.wake_sent = false;
             state.worker_exited = done;
-            (next, done)
+            (shared.next_wake(&state.core, now.monotonic), done)
         };
         settled.finish();
-        // Frees delivered events' bytes, off the lock.
+        // Frees delivered events' bytes, off the lock; prepares buffers
+        // for the next captures.
         bodies.clear();
+        shared.intake.replenish();
         if done {
             return;
         }
+        let next = shared.sleep(now.monotonic, next);
         let first = match next {
             Some(at) => match inbox.recv_timeout(shared.clock.until(at)) {
                 Ok(message) => message,

@@ -58,7 +58,7 @@ pub struct SendOptions {
     pub batch_size: usize,
     pub max_in_flight: usize,
     /// The client's budget for pending events' bytes (`max_queue_bytes`);
-    /// reading waits at half of it.
+    /// reading waits while it is full.
     pub max_queue_bytes: usize,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
@@ -170,7 +170,6 @@ pub fn run(options: &SendOptions) -> Result<SendReport, String> {
         client: &client,
         progress: &progress,
         bar: &bar,
-        room: Room::new(options),
         prefix,
     };
     let stopped = import.read(LineReader::new(input, max_line_bytes()), &mut report);
@@ -221,7 +220,6 @@ struct Import<'a> {
     client: &'a Client,
     progress: &'a Mutex<Progress>,
     bar: &'a ProgressBar,
-    room: Room,
     prefix: PrefixCheck,
 }
 
@@ -293,11 +291,6 @@ impl Import<'_> {
                     lock(self.progress).checkpoint.skip(number, line.digest);
                 }
                 (_, Ok(event)) => {
-                    let size = match line.content {
-                        Content::Text(text) => text.len(),
-                        _ => 0,
-                    };
-                    self.room.wait(self.client, size, self.bar);
                     self.capture(number, line.digest, event);
                 }
             }
@@ -324,7 +317,8 @@ impl Import<'_> {
         if let Some(uuid) = uuid {
             lock(self.progress).line_of.insert(uuid, (number, digest));
         }
-        let Err(e) = self.client.capture(event) else {
+        // Waits while the client's queue is full (by events or bytes).
+        let Err(e) = self.client.capture_blocking(event, WAIT_FOR_ROOM) else {
             return;
         };
         let mut p = lock(self.progress);
@@ -362,43 +356,21 @@ impl Import<'_> {
 /// than ten times as long as writing it took).
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
-/// Backpressure: how much may be pending in the client before reading
-/// waits, well below its limits so that no capture meets a full queue.
-struct Room {
-    events: u64,
-    bytes: u64,
-}
+/// How long a capture waits for room in the client's queue before its
+/// line is reported as not sent (and left for `--resume`): long enough
+/// for the retries of every request ahead of it to run out.
+const WAIT_FOR_ROOM: Duration = Duration::from_secs(3_600);
 
-impl Room {
-    fn new(options: &SendOptions) -> Room {
-        let max_queue_events = Config::new("", "").max_queue_events as u64;
-        let backlog = (options.batch_size as u64)
-            .saturating_mul(options.max_in_flight as u64)
-            .saturating_mul(8);
-        Room {
-            events: backlog.min(max_queue_events / 2).max(1),
-            bytes: options.max_queue_bytes as u64 / 2,
-        }
-    }
-
-    /// Waits until one more event of about `bytes` fits, or nothing is
-    /// pending (then it goes in whatever its size).
-    fn wait(&self, client: &Client, bytes: usize, bar: &ProgressBar) {
-        let mut shown = Instant::now();
-        loop {
-            let s = client.stats();
-            let fits = s.pending < self.events
-                && s.pending_bytes.saturating_add(bytes as u64) <= self.bytes;
-            if s.pending == 0 || fits {
-                return;
-            }
-            if shown.elapsed() > SAVE_EVERY {
-                show(bar, client);
-                shown = Instant::now();
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+/// Backpressure: how many events may be pending before reading waits
+/// (the client's `max_queue_events`): enough to keep every request in
+/// flight fed, and no more.
+fn backlog(options: &SendOptions) -> usize {
+    let default = Config::new("", "").max_queue_events;
+    options
+        .batch_size
+        .saturating_mul(options.max_in_flight)
+        .saturating_mul(8)
+        .clamp(1, default)
 }
 
 fn build_client(options: &SendOptions, progress: Arc<Mutex<Progress>>) -> Result<Client, String> {
@@ -411,6 +383,7 @@ fn build_client(options: &SendOptions, progress: Arc<Mutex<Progress>>) -> Result
     config.max_batch_events = options.batch_size;
     config.flush_at = options.batch_size;
     config.max_in_flight = options.max_in_flight;
+    config.max_queue_events = backlog(options);
     config.max_queue_bytes = options.max_queue_bytes;
     config.retry = options.retry;
     config.request_timeout = options.request_timeout;

@@ -1,0 +1,161 @@
+//! Encoding an event on the capturing thread, without the core.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use uuid::Uuid;
+
+use crate::config::{BeforeSend, Config};
+use crate::core::CaptureError;
+use crate::event::Event;
+use crate::time::WallTime;
+use crate::wire::{EventEncoder, MAX_EVENT_DEPTH, nesting_within};
+
+/// Turns events into the bytes they will have in every request body: runs
+/// the before-send hook, checks the event, gives it a uuid v7 and encodes
+/// it. `Send + Sync`: share one between threads (in an `Arc`); get it
+/// from [`Core::encoder`](crate::Core::encoder).
+pub struct Encoder {
+    events: EventEncoder,
+    before_send: Option<BeforeSend>,
+    max_event_bytes: usize,
+    /// Uuids are splitmix64 outputs of `seed` and a counter: reproducible
+    /// for one seed, and drawn without a lock.
+    seed: u64,
+    next: AtomicU64,
+}
+
+/// One encoded event: its uuid and bytes. Reuse it for the next event to
+/// keep the buffer (and the memory it has touched).
+#[derive(Clone, Debug, Default)]
+pub struct Encoded {
+    uuid: Uuid,
+    bytes: Vec<u8>,
+}
+
+impl Encoder {
+    pub(crate) fn new(config: &Config, seed: u64) -> Self {
+        Encoder {
+            events: EventEncoder::new(config),
+            before_send: config.before_send.clone(),
+            max_event_bytes: config.max_event_bytes,
+            seed,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// Encodes `event` into `out` (its timestamp is the caller's or
+    /// `wall`) and returns its uuid (the caller's, or a new v7), or says
+    /// why it cannot be sent: invalid, too large, or dropped by the
+    /// before-send hook. Nothing is counted here: a refusal is the
+    /// caller's to report ([`Core::refuse`](crate::Core::refuse)).
+    pub fn encode(
+        &self,
+        wall: WallTime,
+        mut event: Event,
+        out: &mut Encoded,
+    ) -> Result<Uuid, CaptureError> {
+        let parts = self;
+        if let Some(hook) = &parts.before_send {
+            // A panicking hook loses only the event it was handed.
+            event = match catch_unwind(AssertUnwindSafe(|| hook(event))) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Err(CaptureError::DroppedByBeforeSend),
+                Err(_) => return Err(CaptureError::BeforeSendPanicked),
+            };
+        }
+        if let Some(problem) = event.problem() {
+            return Err(CaptureError::InvalidEvent(problem));
+        }
+        let uuid = match event.given_uuid() {
+            Some(uuid) => uuid,
+            None => self.new_uuid_v7(wall),
+        };
+        let timestamp = event.given_timestamp().unwrap_or(wall);
+        parts.events.encode(&event, uuid, timestamp, &mut out.bytes);
+        out.uuid = uuid;
+        let size = out.bytes.len();
+        if size > parts.max_event_bytes {
+            return Err(CaptureError::TooLarge {
+                size,
+                max: parts.max_event_bytes,
+            });
+        }
+        if !nesting_within(&out.bytes, MAX_EVENT_DEPTH) {
+            // A server would refuse the whole batch it travels in.
+            return Err(CaptureError::InvalidEvent(
+                "its properties nest deeper than a JSON server reads (127 levels in a request body)".into(),
+            ));
+        }
+        Ok(uuid)
+    }
+
+    /// A new uuid v7 at `wall` (events', and the core's request ids).
+    pub(crate) fn new_uuid_v7(&self, wall: WallTime) -> Uuid {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let high = splitmix64(self.seed, n.wrapping_mul(2));
+        let low = splitmix64(self.seed, n.wrapping_mul(2).wrapping_add(1));
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&high.to_le_bytes());
+        random[8..].copy_from_slice(&low.to_le_bytes()[..2]);
+        uuid::Builder::from_unix_timestamp_millis(wall.unix_millis(), &random).into_uuid()
+    }
+}
+
+/// The `n`th output of splitmix64 seeded with `seed`.
+fn splitmix64(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encoder").finish_non_exhaustive()
+    }
+}
+
+impl Encoded {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Encoded::default()
+    }
+
+    /// A buffer of `capacity` bytes, written once so that its memory is
+    /// mapped by the thread that calls this, not by the first capture.
+    pub fn prefaulted(capacity: usize) -> Self {
+        let mut bytes = vec![0u8; capacity];
+        bytes.clear();
+        Encoded {
+            uuid: Uuid::nil(),
+            bytes,
+        }
+    }
+
+    /// The uuid of the event last encoded into it.
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    /// The encoded JSON object.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether nothing is encoded in it.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The buffer's capacity, to decide whether it is worth keeping.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
