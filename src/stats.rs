@@ -80,6 +80,12 @@ pub struct Stats {
     pub requests: u64,
     /// Requests that were retries of an earlier attempt.
     pub retries: u64,
+    /// Requests that ended without a 2xx: error statuses, transport
+    /// errors, timeouts, and requests given up on (shutdown deadline,
+    /// `drop_pending`). `requests` = 2xx answers + this + in flight.
+    pub failed_requests: u64,
+    /// JSON bytes of the request bodies handed out, before compression.
+    pub request_bytes: u64,
     /// Dropped events by reason.
     pub dropped: DropCounts,
 }

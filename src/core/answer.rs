@@ -47,6 +47,12 @@ impl Core {
             return;
         };
         let batch = self.in_flight.remove(pos).batch;
+        if !outcome
+            .as_ref()
+            .is_ok_and(|r| (200..300).contains(&r.status))
+        {
+            self.counters.failed_requests += 1;
+        }
         match outcome {
             Err(_) => self.retry_later(batch, false, None),
             Ok(response) => {

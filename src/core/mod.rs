@@ -175,6 +175,8 @@ struct Counters {
     delivered: u64,
     requests: u64,
     retries: u64,
+    failed_requests: u64,
+    request_bytes: u64,
     dropped: DropCounts,
 }
 
@@ -248,6 +250,8 @@ impl Core {
             pending_bytes: self.pending_bytes as u64,
             requests: self.counters.requests,
             retries: self.counters.retries,
+            failed_requests: self.counters.failed_requests,
+            request_bytes: self.counters.request_bytes,
             dropped: self.counters.dropped.clone(),
         }
     }

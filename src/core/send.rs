@@ -199,6 +199,7 @@ impl Core {
             request_uuid: batch.request_uuid,
             wall_now: now.wall,
         });
+        self.counters.request_bytes += body.json_len() as u64;
         let id = self.next_request_id();
         let attempt = batch.attempts;
         self.in_flight.push(InFlight {

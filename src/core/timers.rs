@@ -107,6 +107,7 @@ impl Core {
         while let Some(pos) = self.in_flight.iter().position(|f| f.give_up_at <= now) {
             // The adapter never reported: treat it as a timeout.
             let batch = self.in_flight.remove(pos).batch;
+            self.counters.failed_requests += 1;
             self.retry_later(batch, false, None);
         }
         if self.meter_due().is_some_and(|t| t <= now) && self.lifecycle == Lifecycle::Running {
@@ -162,6 +163,8 @@ impl Core {
             self.drop_batch(batch, reason);
         }
         for flight in std::mem::take(&mut self.in_flight) {
+            // Abandoned: it ends without a 2xx, whatever comes back.
+            self.counters.failed_requests += 1;
             dropped += flight.batch.events.len() as u64;
             self.drop_batch(flight.batch, reason);
         }

@@ -127,6 +127,9 @@ pub struct Checker {
     last_capture: Option<Result<Uuid, CaptureError>>,
     requests: u64,
     retries: u64,
+    /// 2xx answers the core took in, and the JSON bytes of every body.
+    succeeded: u64,
+    request_bytes: u64,
     expected: Vec<(Uuid, Expect)>,
     /// The wire-shape checks, and the v1 request ids they remember.
     wire: Wire,
@@ -166,6 +169,8 @@ impl Checker {
             last_capture: None,
             requests: 0,
             retries: 0,
+            succeeded: 0,
+            request_bytes: 0,
             expected: Vec::new(),
             paused: false,
             windows: BTreeMap::new(),
@@ -565,6 +570,7 @@ impl Checker {
         }
         self.requests += 1;
         self.retries += u64::from(attempt > 1);
+        self.request_bytes += rec.json.len() as u64;
         self.in_flight.insert(
             t.id,
             Sent {
@@ -677,6 +683,7 @@ impl Checker {
         let dropped = |r| Expect::Resolved(Resolution::Dropped(r));
         if (200..=299).contains(&response.status) {
             self.backoff_upper = None;
+            self.succeeded += 1;
         }
         match response.status {
             200..=299 if self.cfg.protocol == Protocol::PostHogV1 => {
@@ -1025,6 +1032,9 @@ impl Checker {
             || drops != self.drops
             || stats.requests != self.requests
             || stats.retries != self.retries
+            || stats.request_bytes != self.request_bytes
+            || stats.requests
+                != self.succeeded + stats.failed_requests + core.requests_in_flight() as u64
         {
             violated!(
                 now,

@@ -65,6 +65,7 @@ mod intake;
 mod metering;
 mod pool;
 mod shared;
+mod telemetry;
 mod transport;
 mod worker;
 

@@ -10,6 +10,7 @@ use std::thread;
 use tidings::{Transmit, TransportError};
 
 use crate::shared::Msg;
+use crate::telemetry;
 use crate::transport::{HttpRequest, Transport};
 
 /// Owned by the worker thread, which alone dispatches and counts answers.
@@ -107,6 +108,7 @@ impl Pool {
 }
 
 /// A sender thread: ends when the worker drops the pool.
+#[allow(clippy::disallowed_methods)] // times requests for the metrics
 fn run_sender(queue: &Mutex<Receiver<Transmit>>, transport: &dyn Transport, answers: &Sender<Msg>) {
     loop {
         let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -133,7 +135,12 @@ fn run_sender(queue: &Mutex<Receiver<Transmit>>, transport: &dyn Transport, answ
             body: body.to_bytes(),
             timeout,
         };
+        let (events, wire_bytes) = (request.events, request.body.len());
+        let started = telemetry::ENABLED.then(std::time::Instant::now);
         let result = perform(transport, request);
+        if let Some(started) = started {
+            telemetry::request_done(events, wire_bytes, attempt, started.elapsed(), &result);
+        }
         if let Err(e) = &result {
             // Transport errors name no header or body: safe to log.
             log::debug!("tidings request {} got no answer: {e}", id.as_u64());

@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
 use crate::pool::Pool;
 use crate::shared::{Msg, Settled, Shared};
+use crate::telemetry;
 
 /// Runs until the core is shut down. Requests still running in sender
 /// threads then end on their own timeouts (capped at the shutdown deadline
@@ -14,6 +15,8 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
     let mut messages: Vec<Msg> = Vec::new();
     let mut settled = Settled::default();
     let mut bodies = Vec::new();
+    // What the metrics last reported.
+    let mut reported = tidings::Stats::default();
     loop {
         shared.running();
         let now = shared.clock.now();
@@ -49,6 +52,9 @@ pub(crate) fn run(shared: Arc<Shared>, inbox: Receiver<Msg>, mut pool: Pool) {
             state.drain_notices(&mut settled);
             let done = state.core.is_shut_down();
             state.worker_exited = done;
+            if telemetry::ENABLED {
+                telemetry::step_done(&mut reported, state.core.stats());
+            }
             (shared.next_wake(&state.core, now.monotonic), done)
         };
         settled.finish();
