@@ -14,7 +14,26 @@ pub(crate) struct QueuedEvent {
     pub seq: u64,
     pub uuid: Uuid,
     pub bytes: Arc<[u8]>,
-    pub queued_at: Instant,
+    /// When it was queued, in nanoseconds on the adapter's clock: 8 bytes
+    /// instead of `Instant`'s 16, in an entry every pending event has.
+    queued_nanos: u64,
+}
+
+impl QueuedEvent {
+    pub fn new(seq: u64, uuid: Uuid, bytes: Arc<[u8]>, queued_at: Instant) -> Self {
+        let d = queued_at.since_origin();
+        let nanos = d.as_secs().saturating_mul(1_000_000_000);
+        QueuedEvent {
+            seq,
+            uuid,
+            bytes,
+            queued_nanos: nanos.saturating_add(u64::from(d.subsec_nanos())),
+        }
+    }
+
+    pub fn queued_at(&self) -> Instant {
+        Instant::from_duration(std::time::Duration::from_nanos(self.queued_nanos))
+    }
 }
 
 /// The queue of events not yet in a batch.
@@ -39,7 +58,7 @@ impl Queue {
 
     pub fn push(&mut self, event: QueuedEvent) {
         self.bytes += event.bytes.len();
-        let at = event.queued_at;
+        let at = event.queued_at();
         self.events.push_back(event);
         if self.events.len() >= self.threshold && self.reached.is_none() {
             self.reached = Some(at);

@@ -190,12 +190,9 @@ impl Core {
         self.next_seq += 1;
         self.pending_events += 1;
         self.pending_bytes += len;
-        self.queue.push(QueuedEvent {
-            seq,
-            uuid: encoded.uuid(),
-            bytes: Arc::from(encoded.as_bytes()),
-            queued_at: self.now.monotonic,
-        });
+        let bytes = Arc::from(encoded.as_bytes());
+        let queued = QueuedEvent::new(seq, encoded.uuid(), bytes, self.now.monotonic);
+        self.queue.push(queued);
         Ok(encoded.uuid())
     }
 

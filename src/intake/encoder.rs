@@ -123,6 +123,14 @@ impl Encoded {
         Encoded::default()
     }
 
+    /// A buffer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Encoded {
+            uuid: Uuid::nil(),
+            bytes: Vec::with_capacity(capacity),
+        }
+    }
+
     /// A buffer of `capacity` bytes, written once so that its memory is
     /// mapped by the thread that calls this, not by the first capture.
     pub fn prefaulted(capacity: usize) -> Self {

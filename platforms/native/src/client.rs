@@ -14,13 +14,15 @@ use tidings::{
 
 use crate::builder::Builder;
 use crate::shared::{Locked, Settled, Shared};
+use crate::waiter::Waiter;
 
 /// How long dropping a [`Client`] waits for pending events to be sent.
 pub const DEFAULT_DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long past its own timeout `flush` or `shutdown` waits for the
-/// worker's answer before reporting from the counters instead.
-const WAIT_MARGIN: Duration = Duration::from_millis(500);
+/// How long past its own timeout `flush` or `shutdown` (or their async
+/// twins) waits for the worker's answer before reporting from the counters
+/// instead.
+pub(crate) const WAIT_MARGIN: Duration = Duration::from_millis(500);
 
 /// Sends events from a background thread. Cheap to share: wrap it in an
 /// `Arc` and call it from any thread.
@@ -28,8 +30,9 @@ const WAIT_MARGIN: Duration = Duration::from_millis(500);
 /// - [`capture`](Client::capture) never blocks on I/O (it takes a short
 ///   lock) and says whether the event was accepted;
 /// - [`flush`](Client::flush) and [`shutdown`](Client::shutdown) block up to
-///   their timeout: in async code call them through
-///   `tokio::task::spawn_blocking` (or your runtime's equivalent);
+///   their timeout: in async code await
+///   [`flush_async`](Client::flush_async) and
+///   [`shutdown_async`](Client::shutdown_async) instead;
 /// - dropping the client shuts it down, waiting up to
 ///   [`DEFAULT_DROP_TIMEOUT`] (see [`Builder::drop_timeout`]).
 ///
@@ -164,8 +167,9 @@ impl Client {
     fn stage(&self, now: Now, encoded: Encoded) -> Uuid {
         let uuid = encoded.uuid();
         if let Err(encoded) = self.shared.intake.stage(encoded) {
-            // The staging queue is full: admit it here, after what is staged.
-            let mut state = self.shared.lock_absorbed(now);
+            // The staging queue is full (the worker is behind): admit it
+            // here, ahead of what is staged.
+            let mut state = self.shared.lock();
             let _ = state.core.admit_reserved(now, &encoded);
             self.shared
                 .intake
@@ -199,62 +203,78 @@ impl Client {
     }
 
     /// Sends everything captured so far and waits until it is delivered or
-    /// dropped, or `timeout` passes. Blocks the calling thread.
+    /// dropped, or `timeout` passes. Blocks the calling thread; in async
+    /// code, await [`flush_async`](Client::flush_async) instead.
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         let (reply, outcome) = mpsc::channel();
-        {
-            let now = self.shared.clock.now();
-            let mut state = self.shared.lock_absorbed(now);
-            if state.worker_exited {
-                // Shut down: nothing is pending any more.
-                return FlushOutcome::Completed;
-            }
-            let id = state.core.flush(now, timeout);
-            state.flush_waiters.insert(id, reply);
-            self.drain_and_wake(state);
+        if let Some(done) = self.start_flush(timeout, Waiter::Thread(reply)) {
+            return done;
         }
         match outcome.recv_timeout(timeout.saturating_add(WAIT_MARGIN)) {
             Ok(outcome) => outcome,
-            Err(_) => FlushOutcome::TimedOut {
-                pending: self.shared.lock().core.pending() as u64,
-            },
+            Err(_) => unanswered_flush(&self.shared),
         }
     }
 
     /// Stops accepting events, sends what is pending within `timeout`, drops
     /// the rest (as `shutdown_deadline`) and stops the worker thread. Blocks
-    /// up to `timeout`. Calling it again returns the first outcome.
+    /// up to `timeout`; in async code, await
+    /// [`shutdown_async`](Client::shutdown_async) instead. Calling it again
+    /// returns the first outcome.
     pub fn shutdown(&self, timeout: Duration) -> ShutdownOutcome {
         let (reply, outcome) = mpsc::channel();
-        {
-            let now = self.shared.clock.now();
-            let mut state = self.admit_everything_reserved(now);
-            if let Some(done) = state.core.shutdown_outcome() {
-                drop(state);
-                self.join_worker();
-                return done;
-            }
-            state.core.shutdown(now, timeout);
-            state.shutdown_waiters.push(reply);
-            self.drain_and_wake(state);
+        let done = match self.start_shutdown(timeout, Waiter::Thread(reply)) {
+            Some(done) => done,
+            None => match outcome.recv_timeout(timeout.saturating_add(WAIT_MARGIN)) {
+                Ok(done) => done,
+                // The worker did not answer in time (it should always):
+                // report what the core knows rather than hang.
+                Err(_) => return unanswered_shutdown(&self.shared),
+            },
+        };
+        self.join_worker();
+        done
+    }
+
+    /// Starts a flush answered to `waiter`, after admitting what captures
+    /// staged so it covers every event captured before this call; or
+    /// returns the outcome when it is known at once. Shared by `flush` and
+    /// `flush_async`.
+    pub(crate) fn start_flush(
+        &self,
+        timeout: Duration,
+        waiter: Waiter<FlushOutcome>,
+    ) -> Option<FlushOutcome> {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock_absorbed(now);
+        if state.worker_exited {
+            // Shut down: nothing is pending any more.
+            return Some(FlushOutcome::Completed);
         }
-        match outcome.recv_timeout(timeout.saturating_add(WAIT_MARGIN)) {
-            Ok(done) => {
-                self.join_worker();
-                done
-            }
-            // The worker did not answer in time (it should always): report
-            // what the core knows rather than hang.
-            Err(_) => {
-                let state = self.shared.lock();
-                state
-                    .core
-                    .shutdown_outcome()
-                    .unwrap_or(ShutdownOutcome::DeadlineReached {
-                        dropped: state.core.pending() as u64,
-                    })
-            }
+        let id = state.core.flush(now, timeout);
+        state.flush_waiters.insert(id, waiter);
+        self.drain_and_wake(state);
+        None
+    }
+
+    /// Starts the shutdown answered to `waiter`, after closing the intake
+    /// and admitting every reserved event; or returns the first outcome if
+    /// the client is already shut down. Shared by `shutdown` and
+    /// `shutdown_async`.
+    pub(crate) fn start_shutdown(
+        &self,
+        timeout: Duration,
+        waiter: Waiter<ShutdownOutcome>,
+    ) -> Option<ShutdownOutcome> {
+        let now = self.shared.clock.now();
+        let mut state = self.admit_everything_reserved(now);
+        if let Some(done) = state.core.shutdown_outcome() {
+            return Some(done);
         }
+        state.core.shutdown(now, timeout);
+        state.shutdown_waiters.push(waiter);
+        self.drain_and_wake(state);
+        None
     }
 
     /// The delivery counters now; `stats().adds_up()` always holds.
@@ -346,6 +366,24 @@ impl Client {
             let _ = handle.join();
         }
     }
+}
+
+/// What a flush reports when its answer never came: what is still pending.
+pub(crate) fn unanswered_flush(shared: &Shared) -> FlushOutcome {
+    FlushOutcome::TimedOut {
+        pending: shared.lock().core.pending() as u64,
+    }
+}
+
+/// What a shutdown reports when its answer never came: what the core knows.
+pub(crate) fn unanswered_shutdown(shared: &Shared) -> ShutdownOutcome {
+    let state = shared.lock();
+    state
+        .core
+        .shutdown_outcome()
+        .unwrap_or(ShutdownOutcome::DeadlineReached {
+            dropped: state.core.pending() as u64,
+        })
 }
 
 // Shared across threads and tasks as `Arc<Client>`.

@@ -4,26 +4,33 @@
 //! core in bulk. So a capture never waits for the core's lock, and its
 //! refusals are still decided at once and exactly.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 use tidings::intake::{Encoded, Encoder, SharedBudget};
 use tidings::{CaptureError, Core, DropReason, Now};
 
-/// Staged events the worker has not admitted yet. When full, a capture
-/// admits its event itself under the lock (rare: the worker empties it at
-/// least every `WAKE_SLACK` while captures flow).
-const STAGED_CAPACITY: usize = 16_384;
+/// Staged events the worker has not admitted yet: about a millisecond of
+/// captures while the worker waits for a CPU. When full, a capture admits
+/// its event itself under the lock. Larger costs memory: staged buffers
+/// are copies the core makes its own when it admits them.
+const STAGED_CAPACITY: usize = 4_096;
 
-/// Spare buffers, recycled from admitted events so that steady-state
-/// captures write into memory already mapped.
-const SPARE_CAPACITY: usize = 8_192;
+/// Spare buffers, recycled from admitted events (the core keeps a copy)
+/// so that steady-state captures write into memory already mapped.
+const SPARE_CAPACITY: usize = 2_048;
+
+/// Staged events admitted per hold of the lock: a capture that finds the
+/// staging queue full waits for one such chunk at most.
+pub(crate) const ABSORB_CHUNK: usize = 128;
 
 /// A buffer that grew past this (a huge event) is freed, not kept.
 const MAX_KEPT_CAPACITY: usize = 4_096;
 
-/// Buffers the worker prepares, before captures need them.
-const SPARE_SIZE: usize = 512;
+/// Buffers the worker prepares, before captures need them: as large as
+/// the largest event lately (rounded up), so an event seldom outgrows its
+/// buffer and buffers waste little.
+const MIN_SPARE_SIZE: usize = 256;
 const MIN_SPARES: usize = 64;
 
 /// The reasons a capture can be refused on its own thread, in the order
@@ -45,8 +52,12 @@ pub(crate) struct Intake {
     /// Refusals not yet reported to the core, by [`REFUSALS`] index.
     refused: [AtomicU64; REFUSALS.len()],
     any_refused: AtomicBool,
-    /// How many spares the worker keeps ready: twice the last bulk admitted.
-    spares_wanted: AtomicU64,
+    /// Events admitted since the worker last replenished the spares: it
+    /// keeps twice that many ready.
+    admitted_since: AtomicU64,
+    /// The largest event admitted since then, and the spare size it set.
+    largest_since: AtomicUsize,
+    spare_size: AtomicUsize,
 }
 
 impl Intake {
@@ -60,13 +71,18 @@ impl Intake {
             spare: ArrayQueue::new(SPARE_CAPACITY),
             refused: Default::default(),
             any_refused: AtomicBool::new(false),
-            spares_wanted: AtomicU64::new(MIN_SPARES as u64),
+            admitted_since: AtomicU64::new(0),
+            largest_since: AtomicUsize::new(0),
+            spare_size: AtomicUsize::new(MIN_SPARE_SIZE),
         }
     }
 
-    /// A buffer to encode into: a spare, or a new one.
+    /// A buffer to encode into: a spare, or a new one of the spares' size
+    /// (one allocation, not one per doubling).
     pub(crate) fn buffer(&self) -> Encoded {
-        self.spare.pop().unwrap_or_default()
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Encoded::with_capacity(self.spare_size.load(Ordering::Relaxed)))
     }
 
     /// Keeps `buffer` for a later capture unless it grew too large.
@@ -97,11 +113,19 @@ impl Intake {
         self.budget.reserved().0 > 0 || self.any_refused.load(Ordering::SeqCst)
     }
 
-    /// Hands every staged event and counted refusal to `core` (called
-    /// under the core's lock).
-    pub(crate) fn absorb(&self, core: &mut Core, now: Now) {
-        let (mut events, mut bytes) = (0, 0);
-        while let Some(encoded) = self.staged.pop() {
+    /// Staged events not yet admitted.
+    pub(crate) fn staged(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Hands up to `max` staged events and every counted refusal to `core`
+    /// (called under the core's lock).
+    pub(crate) fn absorb(&self, core: &mut Core, now: Now, max: usize) {
+        let (mut events, mut bytes, mut largest) = (0, 0, 0);
+        while events < max
+            && let Some(encoded) = self.staged.pop()
+        {
+            largest = largest.max(encoded.len());
             // Refused only if the core shut down, which closing the budget
             // first rules out; then it is counted as shut down, not lost.
             let _ = core.admit_reserved(now, &encoded);
@@ -110,10 +134,9 @@ impl Intake {
             self.recycle(encoded);
         }
         self.budget.admitted(core, events, bytes);
-        if events > 0 {
-            self.spares_wanted
-                .store((2 * events).max(MIN_SPARES) as u64, Ordering::Relaxed);
-        }
+        self.admitted_since
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.largest_since.fetch_max(largest, Ordering::Relaxed);
         if self.any_refused.swap(false, Ordering::SeqCst) {
             for (counter, reason) in self.refused.iter().zip(REFUSALS) {
                 let n = counter.swap(0, Ordering::SeqCst);
@@ -124,12 +147,22 @@ impl Intake {
         }
     }
 
-    /// Tops the spares up to what the last bulk needed, so captures find
-    /// mapped memory (called by the worker, off the lock).
+    /// Tops the spares up to twice what was admitted since the last call,
+    /// so captures find mapped memory (called by the worker each step, off
+    /// the lock).
     pub(crate) fn replenish(&self) {
-        let wanted = (self.spares_wanted.load(Ordering::Relaxed) as usize).min(SPARE_CAPACITY);
+        let admitted = self.admitted_since.swap(0, Ordering::Relaxed) as usize;
+        let wanted = admitted.saturating_mul(2).clamp(MIN_SPARES, SPARE_CAPACITY);
+        let largest = self.largest_since.swap(0, Ordering::Relaxed);
+        if largest > 0 {
+            let size = largest
+                .next_multiple_of(64)
+                .clamp(MIN_SPARE_SIZE, MAX_KEPT_CAPACITY);
+            self.spare_size.store(size, Ordering::Relaxed);
+        }
+        let size = self.spare_size.load(Ordering::Relaxed);
         while self.spare.len() < wanted {
-            if self.spare.push(Encoded::prefaulted(SPARE_SIZE)).is_err() {
+            if self.spare.push(Encoded::prefaulted(size)).is_err() {
                 break;
             }
         }

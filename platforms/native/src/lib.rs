@@ -33,40 +33,67 @@
 //! - The worker (`tidings-worker`) sleeps on a channel with one timeout, the
 //!   core's next deadline; it hands requests to sender threads
 //!   (`tidings-sender-N`), which serialize and gzip bodies off the lock.
-//! - `flush` and `shutdown` block the caller up to their timeout.
+//! - `flush` and `shutdown` block the caller up to their timeout;
+//!   `flush_async` and `shutdown_async` wait without blocking a thread.
+//!   Should the worker never answer one (it always should), one thread per
+//!   process (`tidings-expiry`), running only while such a future waits,
+//!   ends the wait shortly after its timeout, as `flush` does for itself.
 //!
 //! ## In async code
 //!
 //! `capture` is safe to call from inside a tokio (or any) runtime: it never
-//! waits for I/O. `flush`, `shutdown` and dropping the client block, so in
-//! async code call them from a blocking task:
+//! waits for I/O. Await [`Client::flush_async`] and
+//! [`Client::shutdown_async`] instead of calling `flush` and `shutdown`: the
+//! worker thread wakes the task when the outcome is known, on any executor.
+//! Dropping the client still blocks (it shuts down, up to
+//! [`Builder::drop_timeout`]) unless `shutdown_async` has finished first,
+//! so await that on graceful shutdown.
 //!
-//! ```no_run
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use tidings_native::{Client, Event, FlushOutcome};
-//!
-//! async fn handle(client: Arc<Client>) -> Result<FlushOutcome, tokio::task::JoinError> {
-//!     let _ = client.capture(Event::new("request_served", "user-1")); // fine here
-//!     let blocking = client.clone();
-//!     tokio::task::spawn_blocking(move || blocking.flush(Duration::from_secs(2))).await
-//! }
 //! ```
+//! use std::time::Duration;
+//! use tidings_native::{Client, Config, Event, FlushOutcome, HttpResponse, ShutdownOutcome};
+//!
+//! async fn handle(client: &Client) -> FlushOutcome {
+//!     let _ = client.capture(Event::new("request_served", "user-1")); // fine here
+//!     client.flush_async(Duration::from_secs(2)).await
+//! }
+//!
+//! async fn stop(client: &Client) -> ShutdownOutcome {
+//!     client.shutdown_async(Duration::from_secs(5)).await
+//! }
+//!
+//! let client = Client::builder(Config::new("phc_key", "https://ingest.example.com"))
+//!     .transport(|_request| Ok(HttpResponse::new(200)))
+//!     .build()?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! assert_eq!(runtime.block_on(handle(&client)), FlushOutcome::Completed);
+//! assert_eq!(runtime.block_on(stop(&client)), ShutdownOutcome::Drained);
+//! drop(client); // already shut down: returns at once
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/axum_service.rs` is a whole service: one event per request,
+//! and `shutdown_async` once axum's graceful shutdown has let the last
+//! request finish.
 //!
 //! ## Your own HTTP client
 //!
 //! Implement [`Transport`] (one method; a closure works) and pass it to
 //! [`Builder::transport`]. The API key is never logged or shown by `Debug`.
 
+mod async_client;
 mod builder;
 mod client;
 mod clock;
+mod expiry;
 mod intake;
 mod metering;
+mod oneshot;
 mod pool;
 mod shared;
 mod telemetry;
 mod transport;
+mod waiter;
 mod worker;
 
 pub use crate::builder::Builder;

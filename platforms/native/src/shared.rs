@@ -16,7 +16,8 @@ use tidings::{
 };
 
 use crate::clock::Clock;
-use crate::intake::Intake;
+use crate::intake::{ABSORB_CHUNK, Intake};
+use crate::waiter::Waiter;
 
 /// A thread-wake parameter, not a batching decision (batches wait as the
 /// core's `Config::linger` says): while captures keep coming, the worker
@@ -108,8 +109,8 @@ pub(crate) struct Shared {
 
 pub(crate) struct State {
     pub core: Core,
-    pub flush_waiters: BTreeMap<FlushId, Sender<FlushOutcome>>,
-    pub shutdown_waiters: Vec<Sender<ShutdownOutcome>>,
+    pub flush_waiters: BTreeMap<FlushId, Waiter<FlushOutcome>>,
+    pub shutdown_waiters: Vec<Waiter<ShutdownOutcome>>,
     /// The worker has returned: the core is shut down for good.
     pub worker_exited: bool,
     /// The user's notice callback ([`crate::Builder::on_notice`]).
@@ -177,11 +178,20 @@ impl Shared {
     }
 
     /// Locks the state and admits what captures staged, so the core sees
-    /// every event captured before this call.
+    /// every event captured before this call. Admits in chunks, letting go
+    /// of the lock between them, and only what was staged on entry, so a
+    /// stream of captures cannot keep it here.
     pub(crate) fn lock_absorbed(&self, now: Now) -> Locked<'_> {
-        let mut state = self.lock();
-        self.intake.absorb(&mut state.core, now);
-        state
+        let mut left = self.intake.staged();
+        loop {
+            let mut state = self.lock();
+            let chunk = left.min(ABSORB_CHUNK);
+            self.intake.absorb(&mut state.core, now, chunk);
+            left -= chunk;
+            if left == 0 {
+                return state;
+            }
+        }
     }
 
     /// After a capture at `now` (accepted or refused): wakes the worker only
@@ -327,8 +337,8 @@ pub(crate) struct Settled {
     log_lines: Vec<String>,
     hook: Option<NoticeHook>,
     notices: Vec<Notice>,
-    flushes: Vec<(Sender<FlushOutcome>, FlushOutcome)>,
-    shutdowns: Vec<(Sender<ShutdownOutcome>, ShutdownOutcome)>,
+    flushes: Vec<(Waiter<FlushOutcome>, FlushOutcome)>,
+    shutdowns: Vec<(Waiter<ShutdownOutcome>, ShutdownOutcome)>,
 }
 
 impl Settled {
@@ -345,12 +355,11 @@ impl Settled {
                 hook.call(&notice);
             }
         }
-        // A waiter that gave up has dropped its receiver: nothing to do.
         for (waiter, outcome) in self.flushes.drain(..) {
-            let _ = waiter.send(outcome);
+            waiter.answer(outcome);
         }
         for (waiter, outcome) in self.shutdowns.drain(..) {
-            let _ = waiter.send(outcome);
+            waiter.answer(outcome);
         }
     }
 }
