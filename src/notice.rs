@@ -53,10 +53,19 @@ pub struct WindowOutcome {
 /// How a flush ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushOutcome {
-    /// Every event captured before the flush is delivered or dropped.
-    Completed,
-    /// The timeout passed with this many of those events still pending.
-    TimedOut { pending: u64 },
+    /// Every event captured before the flush is delivered or dropped:
+    /// `resolved` of them were still pending when it was called.
+    Completed { resolved: u64 },
+    /// The timeout passed with `pending` of those events still pending;
+    /// `resolved` were delivered or dropped by then.
+    TimedOut { resolved: u64, pending: u64 },
+}
+
+impl FlushOutcome {
+    /// Whether every event the flush covered was resolved.
+    pub fn is_completed(&self) -> bool {
+        matches!(self, FlushOutcome::Completed { .. })
+    }
 }
 
 /// How a shutdown ended.

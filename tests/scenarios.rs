@@ -638,7 +638,7 @@ fn flush_completes_once_everything_captured_before_it_is_resolved() {
             ms(10),
             Notice::FlushDone {
                 id,
-                outcome: FlushOutcome::Completed
+                outcome: FlushOutcome::Completed { resolved: 3 }
             }
         )]
     );
@@ -671,14 +671,17 @@ fn flush_times_out_and_reports_which_flush_and_what_is_pending() {
                 ms(10),
                 Notice::FlushDone {
                     id: first,
-                    outcome: FlushOutcome::Completed
+                    outcome: FlushOutcome::Completed { resolved: 1 }
                 }
             ),
             (
                 ms(1100),
                 Notice::FlushDone {
                     id: second,
-                    outcome: FlushOutcome::TimedOut { pending: 2 }
+                    outcome: FlushOutcome::TimedOut {
+                        resolved: 0,
+                        pending: 2
+                    }
                 }
             ),
         ]
@@ -822,7 +825,7 @@ fn a_flush_resolved_by_the_shutdown_deadline_is_completed() {
             ms(1000),
             Notice::FlushDone {
                 id,
-                outcome: FlushOutcome::Completed
+                outcome: FlushOutcome::Completed { resolved: 1 }
             }
         )]
     );

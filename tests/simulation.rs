@@ -473,7 +473,7 @@ impl Coverage {
         for (_, notice) in &sim.notices {
             match notice {
                 Notice::FlushDone {
-                    outcome: FlushOutcome::Completed,
+                    outcome: FlushOutcome::Completed { .. },
                     ..
                 } => self.flush_completed += 1,
                 Notice::FlushDone {

@@ -19,6 +19,7 @@ impl Core {
         self.flushes.push(FlushBarrier {
             id,
             upto_seq: self.next_seq,
+            covered: self.pending_events as u64,
             deadline: self.now.monotonic.saturating_add(timeout),
         });
         self.settle();
@@ -78,7 +79,9 @@ impl Core {
                 let barrier = self.flushes.remove(i);
                 self.notices.push_back(Notice::FlushDone {
                     id: barrier.id,
-                    outcome: FlushOutcome::Completed,
+                    outcome: FlushOutcome::Completed {
+                        resolved: barrier.covered,
+                    },
                 });
             } else {
                 i += 1;

@@ -159,6 +159,8 @@ struct FlushBarrier {
     id: FlushId,
     /// Events with a lower sequence number were captured before the flush.
     upto_seq: u64,
+    /// How many of them were pending when it was called.
+    covered: u64,
     deadline: Instant,
 }
 

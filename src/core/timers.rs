@@ -132,7 +132,10 @@ impl Core {
             if self.flushes[i].deadline <= now {
                 let barrier = self.flushes.remove(i);
                 let pending = self.pending_before(barrier.upto_seq);
-                let outcome = FlushOutcome::TimedOut { pending };
+                let outcome = FlushOutcome::TimedOut {
+                    resolved: barrier.covered.saturating_sub(pending),
+                    pending,
+                };
                 self.notices.push_back(crate::Notice::FlushDone {
                     id: barrier.id,
                     outcome,

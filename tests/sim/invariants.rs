@@ -82,6 +82,8 @@ struct WindowTrack {
 struct FlushTrack {
     /// Events accepted before the flush: `order[..upto]`.
     upto: usize,
+    /// How many of them were unresolved when it was called.
+    covered: u64,
     deadline: Instant,
     done: bool,
 }
@@ -330,6 +332,7 @@ impl Checker {
     pub fn on_flush(&mut self, now: Now, id: FlushId, timeout: Duration) {
         let track = FlushTrack {
             upto: self.order.len(),
+            covered: self.unresolved as u64,
             deadline: now.monotonic.saturating_add(timeout),
             done: false,
         };
@@ -861,14 +864,27 @@ impl Checker {
                     violated!(now, "FlushDone twice for {id:?}");
                 }
                 let pending = self.live.range(..flush.upto).count() as u64;
+                let resolved = match outcome {
+                    FlushOutcome::Completed { resolved }
+                    | FlushOutcome::TimedOut { resolved, .. } => *resolved,
+                };
+                if resolved + pending != flush.covered {
+                    violated!(
+                        now,
+                        "flush {id:?} resolved {resolved} with {pending} pending, of {} it covered",
+                        flush.covered
+                    );
+                }
                 match outcome {
-                    FlushOutcome::Completed if pending > 0 => {
+                    FlushOutcome::Completed { .. } if pending > 0 => {
                         violated!(
                             now,
                             "flush {id:?} completed with {pending} of its events pending"
                         )
                     }
-                    FlushOutcome::TimedOut { pending: reported } => {
+                    FlushOutcome::TimedOut {
+                        pending: reported, ..
+                    } => {
                         if now.monotonic < flush.deadline || *reported != pending || pending == 0 {
                             violated!(
                                 now,
@@ -877,7 +893,7 @@ impl Checker {
                             );
                         }
                     }
-                    FlushOutcome::Completed => {}
+                    FlushOutcome::Completed { .. } => {}
                 }
                 self.flushes.get_mut(id).expect("known").done = true;
             }

@@ -31,7 +31,7 @@ impl Client {
     /// client.capture(Event::new("signup", "user-1"))?;
     /// let flushed = client.flush_async(Duration::from_secs(2));
     /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    /// assert_eq!(runtime.block_on(flushed), FlushOutcome::Completed);
+    /// assert_eq!(runtime.block_on(flushed), FlushOutcome::Completed { resolved: 1 });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush_async(

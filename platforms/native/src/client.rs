@@ -249,7 +249,7 @@ impl Client {
         let mut state = self.shared.lock_absorbed(now);
         if state.worker_exited {
             // Shut down: nothing is pending any more.
-            return Some(FlushOutcome::Completed);
+            return Some(FlushOutcome::Completed { resolved: 0 });
         }
         let id = state.core.flush(now, timeout);
         state.flush_waiters.insert(id, waiter);
@@ -368,9 +368,11 @@ impl Client {
     }
 }
 
-/// What a flush reports when its answer never came: what is still pending.
+/// What a flush reports when its answer never came: what is still pending
+/// (how many it resolved is not known then).
 pub(crate) fn unanswered_flush(shared: &Shared) -> FlushOutcome {
     FlushOutcome::TimedOut {
+        resolved: 0,
         pending: shared.lock().core.pending() as u64,
     }
 }

@@ -66,7 +66,7 @@
 //!     .transport(|_request| Ok(HttpResponse::new(200)))
 //!     .build()?;
 //! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-//! assert_eq!(runtime.block_on(handle(&client)), FlushOutcome::Completed);
+//! assert!(runtime.block_on(handle(&client)).is_completed());
 //! assert_eq!(runtime.block_on(stop(&client)), ShutdownOutcome::Drained);
 //! drop(client); // already shut down: returns at once
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -75,6 +75,50 @@
 //! `examples/axum_service.rs` is a whole service: one event per request,
 //! and `shutdown_async` once axum's graceful shutdown has let the last
 //! request finish.
+//!
+//! ## Metrics
+//!
+//! With the cargo feature `metrics`, the client reports through the
+//! [`metrics`](https://docs.rs/metrics) facade to whatever recorder the
+//! application installed (Prometheus, StatsD, ...): per request
+//! `tidings_request_events`, `tidings_request_bytes` and
+//! `tidings_request_duration_seconds` (histograms),
+//! `tidings_responses_total{status}` and
+//! `tidings_request_attempts_total{attempt="first"|"retry"}`; and after
+//! every worker step the event counters (`tidings_events_captured_total`,
+//! `..._delivered_total`, `tidings_events_dropped_total{reason}`,
+//! `tidings_requests_total`, `tidings_requests_failed_total`) and the queue
+//! depth as gauges (`tidings_pending_events`, `tidings_pending_bytes`,
+//! `tidings_queued_events`, `tidings_retrying_events`,
+//! `tidings_in_flight_events`). Without the feature none of it is
+//! compiled. The counters are also in [`Stats`] (`requests`, `retries`,
+//! `failed_requests`, `request_bytes`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use tidings_native::{Client, Config, Event, HttpResponse};
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! recorder.install()?; // your Prometheus or StatsD recorder here
+//!
+//! let client = Client::builder(Config::new("phc_key", "https://ingest.example.com"))
+//!     .transport(|_request| Ok(HttpResponse::new(200)))
+//!     .build()?;
+//! client.capture(Event::new("signup", "user-1"))?;
+//! client.flush(Duration::from_secs(2));
+//! let stats = client.stats();
+//! assert_eq!((stats.requests, stats.failed_requests), (1, 0));
+//! let recorded = snapshotter.snapshot().into_vec();
+//! let responses = recorded.iter().find(|(key, ..)| key.key().name() == "tidings_responses_total");
+//! if cfg!(feature = "metrics") {
+//!     assert!(matches!(responses, Some((.., DebugValue::Counter(1)))));
+//! } else {
+//!     assert!(responses.is_none()); // compiled out
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Your own HTTP client
 //!

@@ -38,7 +38,7 @@ async fn flush_async_completes_after_delivery_without_blocking_the_runtime() {
 
     let outcome = client.flush_async(Duration::from_secs(5)).await;
 
-    assert_eq!(outcome, FlushOutcome::Completed);
+    assert!(outcome.is_completed());
     assert!(ran.load(Ordering::SeqCst), "the runtime was blocked");
     let delivered: std::collections::BTreeSet<_> = sink.delivered_uuids().into_iter().collect();
     assert_eq!(delivered, uuids);
@@ -60,7 +60,13 @@ async fn flush_async_times_out_with_what_is_pending_when_the_endpoint_hangs() {
 
     let outcome = client.flush_async(Duration::from_millis(300)).await;
 
-    assert_eq!(outcome, FlushOutcome::TimedOut { pending: 10 });
+    assert_eq!(
+        outcome,
+        FlushOutcome::TimedOut {
+            resolved: 0,
+            pending: 10
+        }
+    );
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(ran.load(Ordering::SeqCst), "the runtime was blocked");
     assert!(client.stats().adds_up());
@@ -92,9 +98,11 @@ async fn shutdown_async_repeats_its_first_outcome_and_dropping_after_it_does_not
         client.capture(Event::new("late", "u")),
         Err(CaptureError::ShutDown)
     );
-    assert_eq!(
-        client.flush_async(Duration::from_secs(10)).await,
-        FlushOutcome::Completed
+    assert!(
+        client
+            .flush_async(Duration::from_secs(10))
+            .await
+            .is_completed()
     );
     let stats = client.stats();
     assert_eq!(stats.dropped(DropReason::ShutdownDeadline), 10);
@@ -117,7 +125,7 @@ async fn the_futures_are_send_and_outlive_the_borrow_so_they_can_be_spawned() {
     capture_n(&client, 5);
     // `tokio::spawn` takes only `Send + 'static` futures.
     let flushing = tokio::spawn(client.flush_async(Duration::from_secs(5)));
-    assert_eq!(flushing.await.unwrap(), FlushOutcome::Completed);
+    assert!(flushing.await.unwrap().is_completed());
     capture_n(&client, 5);
     let stopping = tokio::spawn(client.shutdown_async(Duration::from_secs(5)));
     assert_eq!(stopping.await.unwrap(), ShutdownOutcome::Drained);
@@ -132,9 +140,11 @@ async fn a_flush_future_dropped_early_leaves_the_client_working() {
     // Started at the call; nobody awaits its answer.
     drop(client.flush_async(Duration::from_secs(5)));
     capture_n(&client, 5);
-    assert_eq!(
-        client.flush_async(Duration::from_secs(5)).await,
-        FlushOutcome::Completed
+    assert!(
+        client
+            .flush_async(Duration::from_secs(5))
+            .await
+            .is_completed()
     );
     assert_eq!(sink.delivered_uuids().len(), 10);
     assert_eq!(

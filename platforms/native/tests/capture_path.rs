@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Reply, Sink, config};
+use support::{Reply, Sink, capture_n, config};
 use tidings_native::{
     CaptureError, Client, DropReason, Event, FlushOutcome, OverflowPolicy, ShutdownOutcome,
 };
@@ -99,10 +99,7 @@ fn capture_blocking_waits_for_room_and_loses_nothing() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert_eq!(
-        client.flush(Duration::from_secs(10)),
-        FlushOutcome::Completed
-    );
+    assert!(client.flush(Duration::from_secs(10)).is_completed());
     let stats = client.stats();
     assert_eq!(
         (stats.captured, stats.delivered),
@@ -182,10 +179,7 @@ fn drop_oldest_evicts_from_the_front() {
                 .to_string()
         })
         .collect();
-    assert_eq!(
-        client.flush(Duration::from_secs(5)),
-        FlushOutcome::Completed
-    );
+    assert!(client.flush(Duration::from_secs(5)).is_completed());
     let mut delivered = sink.delivered_uuids();
     delivered.sort();
     let mut newest = uuids[15..].to_vec();
@@ -224,4 +218,31 @@ fn refusals_off_the_lock_are_counted_by_reason() {
         ShutdownOutcome::Drained
     );
     assert_eq!(sink.delivered_uuids().len(), 1);
+}
+
+/// `flush` says how many events it resolved: those pending when it was
+/// called (staged ones included), delivered or dropped by its end.
+#[test]
+fn flush_reports_how_many_events_it_resolved() {
+    // The first request is refused (400), the second delivered.
+    let sink = Sink::start(|_, i| Reply::Status(if i == 0 { 400 } else { 200 }));
+    let mut config = config(&sink.url());
+    config.flush_at = 100;
+    let client = Client::new(config).unwrap();
+    capture_n(&client, 5);
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed { resolved: 5 }
+    );
+    capture_n(&client, 5);
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed { resolved: 5 }
+    );
+    assert_eq!(
+        client.flush(Duration::from_secs(5)),
+        FlushOutcome::Completed { resolved: 0 }
+    );
+    let stats = client.stats();
+    assert_eq!((stats.delivered, stats.dropped_total()), (5, 5));
 }

@@ -75,10 +75,7 @@ fn requests_statuses_retries_and_queue_depth_reach_the_recorder() {
             .capture(Event::new("e", "u").property("i", i))
             .unwrap();
     }
-    assert_eq!(
-        client.flush(Duration::from_secs(5)),
-        FlushOutcome::Completed
-    );
+    assert!(client.flush(Duration::from_secs(5)).is_completed());
     let stats = client.stats();
     client.shutdown(Duration::from_secs(5));
 

@@ -117,8 +117,8 @@ impl Inner {
                 Notice::Dropped { uuids, .. } => push_uuids(&mut out.dropped, &uuids),
                 Notice::FlushDone { id, outcome } => {
                     let (completed, pending) = match outcome {
-                        tidings::FlushOutcome::Completed => (true, 0),
-                        tidings::FlushOutcome::TimedOut { pending } => (false, pending),
+                        tidings::FlushOutcome::Completed { .. } => (true, 0),
+                        tidings::FlushOutcome::TimedOut { pending, .. } => (false, pending),
                     };
                     out.flushed.push((id.as_u64(), completed, pending));
                 }
