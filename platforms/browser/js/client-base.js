@@ -3,15 +3,24 @@
 // its errors name options, metering, and the counters.
 
 import { meterTags } from './common.js';
+import { guardCore, guarded } from './guard.js';
 import { withOptionNames } from './options.js';
 
-/** Calls `make()` (a wasm class constructor); its errors name the JS options. */
+/**
+ * Calls `make()` (a wasm class constructor); its errors name the JS
+ * options. Returns the instance with every call guarded (./guard.js).
+ */
 export function newDriver(make) {
+  let core;
   try {
-    return make();
+    core = guarded(make);
   } catch (e) {
     throw withOptionNames(e);
   }
+  const guardedCore = guardCore(core);
+  // Fixed for the client's lifetime, and read on every capture.
+  Object.defineProperty(guardedCore, 'maxEventBytes', { value: core.maxEventBytes });
+  return guardedCore;
 }
 
 export class ClientBase {

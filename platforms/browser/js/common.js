@@ -33,6 +33,11 @@ export function propertiesJson(core, event, properties) {
   if (event.trim() === '') {
     throw new TypeError('tidings: capture(event) needs a non-empty event name');
   }
+  const max = core.maxEventBytes;
+  if (event.length > max) {
+    core.noteRefused(0, 1); // too_large
+    throw new RangeError(`tidings: capture refused: the event name is ${event.length} characters, above maxEventBytes (${max})`);
+  }
   if (properties === undefined || properties === null) return undefined;
   if (!isPlainObject(properties)) {
     throw new TypeError(`tidings: capture(event, properties) needs properties as a plain object, got ${describe(properties)}`);
@@ -40,6 +45,12 @@ export function propertiesJson(core, event, properties) {
   let json;
   try {
     json = JSON.stringify(properties);
+    // JSON.stringify escapes only lone UTF-16 surrogates (a string cut in
+    // the middle of an emoji), which JSON servers refuse: such strings get
+    // U+FFFD instead, as TextEncoder would write them.
+    if (typeof json === 'string' && json.includes('\\ud') && typeof String.prototype.toWellFormed === 'function') {
+      json = JSON.stringify(properties, (_, v) => (typeof v === 'string' ? v.toWellFormed() : v));
+    }
   } catch (e) {
     throw new TypeError(
       `tidings: properties of "${event}" cannot be serialized to JSON (${e && e.message}): ` +
@@ -47,15 +58,14 @@ export function propertiesJson(core, event, properties) {
       { cause: e },
     );
   }
-  // JSON.stringify escapes only lone UTF-16 surrogates (a string cut in
-  // the middle of an emoji), which JSON servers refuse: such strings get
-  // U+FFFD instead, as TextEncoder would write them.
-  if (json.includes('\\ud') && typeof String.prototype.toWellFormed === 'function') {
-    json = JSON.stringify(properties, (_, v) => (typeof v === 'string' ? v.toWellFormed() : v));
+  // A toJSON may return anything: only an object's JSON goes on.
+  if (typeof json !== 'string' || json.charCodeAt(0) !== 123) {
+    throw new TypeError(
+      `tidings: properties of "${event}" must serialize to a JSON object, got ${json === undefined ? 'nothing' : describe(json)} (check their toJSON)`,
+    );
   }
   // UTF-8 is never shorter than the UTF-16 length: this JSON alone
   // exceeds the limit. Refused here, without copying it into wasm.
-  const max = core.maxEventBytes;
   if (json.length > max) {
     core.noteRefused(0, 1); // too_large
     throw new RangeError(
@@ -173,9 +183,14 @@ export function meterTags(call, tenant, metric, value, tags) {
   if (!isPlainObject(tags)) {
     throw new TypeError(`tidings: ${call}(..., tags) needs tags as a plain object, got ${describe(tags)}`);
   }
+  let json;
   try {
-    return JSON.stringify(tags);
+    json = JSON.stringify(tags);
   } catch (e) {
     throw new TypeError(`tidings: the tags of ${call}() cannot be serialized to JSON (${e && e.message})`, { cause: e });
   }
+  if (typeof json !== 'string' || json.charCodeAt(0) !== 123) {
+    throw new TypeError(`tidings: the tags of ${call}() must serialize to a JSON object (check their toJSON)`);
+  }
+  return json;
 }

@@ -9,10 +9,13 @@
 import init, { initSync, TimerDriver } from '../pkg/tidings_browser.js';
 import { ClientBase, newDriver } from './client-base.js';
 import { checkCapture, describe, isPlainObject, loader } from './common.js';
+import { guarded, hostCallback, nestingBound, warn, withResolvers } from './guard.js';
 import { Identity, PageProperties } from './identity.js';
 import { checkMillis, checkOptions } from './options.js';
 import { Store } from './persist.js';
+import { CoreTimer } from './timer.js';
 import { inBrowser, Transport } from './transport.js';
+import { warmUp } from './warm.js';
 
 const wasm = loader(init, initSync, new URL('../pkg/tidings_browser_bg.wasm', import.meta.url));
 
@@ -72,6 +75,8 @@ export class Tidings extends ClientBase {
   #offline = false;
   /** From pagehide to pageshow: the page is going (or in the back/forward cache). */
   #leaving = false;
+  /** Records accepted by the core, on their way to persistence (see `#persist`). */
+  #keep = [];
 
   /** @param {import('./index.d.ts').TidingsOptions} options */
   constructor(options) {
@@ -92,18 +97,32 @@ export class Tidings extends ClientBase {
       adapterGzip: options?.compression !== false && typeof CompressionStream === 'function',
     });
     const own = checkOwn(o.own);
+    const timer = new CoreTimer(() => {
+      try {
+        this.#core.timer();
+      } catch (e) {
+        warn(`tidings: a timer's drain failed (${e?.message ?? e})`);
+      }
+    });
+    timer.arm(-1); // compiled from this stack (see ./guard.js)
+    // Called by the wasm module: none of them may throw into it (./guard.js).
     const host = {
-      send: (...args) => this.#transport.send(...args),
-      settled: (delivered, dropped) => this.#settled(
+      send: hostCallback('send', (...args) => { this.#transport.send(...args); }),
+      settled: hostCallback('settled', (delivered, dropped) => this.#settled(
         delivered === '' ? [] : delivered.split(','),
         dropped === '' ? [] : dropped.split(','),
-      ),
-      flushed: (id, completed, pending) => this.#flushed(id, { completed, pending }),
-      shutDown: (drained, dropped) => this.#shutDown({ drained, dropped }),
+      )),
+      flushed: hostCallback('flushed', (id, completed, pending) => this.#flushed(id, { completed, pending })),
+      shutDown: hostCallback('shutDown', (drained, dropped) => this.#shutDown({ drained, dropped })),
+      // At once (after every input): it only keeps a timer, and never throws.
+      arm: timer.arm.bind(timer),
+      warn,
     };
+    warmUp((noop) => new TimerDriver(o.host, o.apiKey, o.values, o.headers, noop));
     const core = newDriver(() => new TimerDriver(o.host, o.apiKey, o.values, o.headers, host));
     super(core);
     this.#core = core;
+    host.settled('', ''); // compiles the callbacks' wrapper from this stack (a no-op)
     this.#transport = new Transport(this.#core, { compression: own.compression });
     this.#identity = new Identity({ prefix: own.storagePrefix, idleMs: own.sessionIdleMs, distinctId: o.distinctId });
     this.#page = own.pageProperties ? new PageProperties() : null;
@@ -124,6 +143,8 @@ export class Tidings extends ClientBase {
    * accepted (queue full, shut down: counted in stats().dropped).
    */
   capture(event, properties, options) {
+    // Everything that can throw (a user's toJSON or getter included) runs
+    // here, before anything reaches the core; a refusal throws.
     const [own, distinctId, uuid, timestampMs] = checkCapture(this.#core, event, properties, options);
     const members = this.#page ? this.#page.members() : '';
     let json = own;
@@ -133,18 +154,37 @@ export class Tidings extends ClientBase {
     const at = Number.isNaN(timestampMs) ? Date.now() : timestampMs;
     const sessionId = this.#identity.session();
     const who = distinctId ?? this.#identity.distinctId;
-    const windowId = this.#identity.windowId;
-    const id = this.#core.capture(event, json, who, uuid, at, sessionId, windowId) ?? null;
+    const record = { uuid: null, at, name: event, json: json ?? '', distinctId: who, sessionId, windowId: this.#identity.windowId };
+    // Then the core and the bookkeeping after it, with room on the stack
+    // for all of it: once the core has the event, nothing may throw.
+    return guarded(() => this.#accept(uuid, record), nestingBound(own));
+  }
+
+  /** Hands a checked capture to the core; keeps it for persistence once accepted. */
+  #accept(uuid, record) {
+    const { name: event, distinctId: who, sessionId, windowId, at } = record;
+    const id = this.#core.capture(event, record.json || undefined, who, uuid, at, sessionId, windowId) ?? null;
     // The page is hiding: a capture made now (a page's own hide handler)
     // goes out at once, as pagehide's flush did; a timer may never run.
     if (id !== null && this.#transport.unloading) this.flush(1000);
     if (id !== null) {
-      const record = { uuid: id, at, name: event, json: json ?? '', distinctId: who, sessionId, windowId };
-      if (this.#store) this.#store.add(record);
-      else if (this.#early) this.#early.push(record);
+      record.uuid = id;
+      // Persisted from a microtask: only built-ins run here, deep in a
+      // page's stack, so nothing can throw once the core has the event.
+      if (this.#keep.push(record) === 1) queueMicrotask(this.#persist);
     }
     return id;
   }
+
+  /** Hands the records captured since the last call to persistence. */
+  #persist = () => {
+    const records = this.#keep;
+    this.#keep = [];
+    for (const r of records) {
+      if (this.#store) this.#store.add(r);
+      else if (this.#early) this.#early.push(r);
+    }
+  };
 
   /** `$pageview` with the page's title and the standard properties. */
   capturePageview(properties, options) {
@@ -184,23 +224,35 @@ export class Tidings extends ClientBase {
 
   /** Sends what is queued; resolves `{ completed, pending }`. Never rejects. */
   flush(timeoutMs) {
-    const id = this.#core.flush(checkMillis('flush(timeoutMs)', timeoutMs));
-    if (id < 0) return Promise.resolve({ completed: true, pending: 0 });
-    const done = this.#flushResults.get(id);
-    if (done) {
+    const ms = checkMillis('flush(timeoutMs)', timeoutMs);
+    // Guarded as a whole: a flush id the core handed out is always collected.
+    return guarded(() => this.#flush(ms));
+  }
+
+  #flush(ms) {
+    // Made before the core is called: after it, only built-ins run.
+    const { promise, resolve } = withResolvers();
+    const id = this.#core.flush(ms);
+    if (id < 0) {
+      resolve({ completed: true, pending: 0 });
+    } else if (this.#flushResults.has(id)) {
+      resolve(this.#flushResults.get(id));
       this.#flushResults.delete(id);
-      return Promise.resolve(done);
+    } else {
+      this.#flushes.set(id, resolve);
     }
-    return new Promise((resolve) => this.#flushes.set(id, resolve));
+    return promise;
   }
 
   /** Stops accepting events and drains within `timeoutMs`; resolves `{ drained, dropped }`. */
   shutdown(timeoutMs) {
     const ms = checkMillis('shutdown(timeoutMs)', timeoutMs);
     if (!this.#shutdown) {
-      this.#shutdown = new Promise((resolve) => { this.#shutdownResolve = resolve; });
-      for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
-      this.#core.shutdown(ms);
+      guarded(() => {
+        this.#shutdown = new Promise((resolve) => { this.#shutdownResolve = resolve; });
+        for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
+        this.#core.shutdown(ms);
+      });
     }
     return this.#shutdown;
   }
@@ -309,6 +361,7 @@ export class Tidings extends ClientBase {
       // budget); what is buffered for storage is written.
       this.#transport.unloading = true;
       this.#identity.flush();
+      this.#persist();
       this.#store?.flush(true);
       // Through flush(): its result must be collected (a flush id nobody
       // waits for would stay in #flushResults for the page's lifetime).

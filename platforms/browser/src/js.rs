@@ -13,22 +13,50 @@ extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now, catch)]
     fn performance_now() -> Result<f64, JsValue>;
 
-    /// `Date.now()`: wall-clock milliseconds since the Unix epoch.
-    #[wasm_bindgen(js_namespace = Date, js_name = now)]
-    pub fn date_now() -> f64;
+    /// `Date.now()`: wall-clock milliseconds since the Unix epoch. Caught:
+    /// it runs while the core is borrowed, and a page may replace it.
+    #[wasm_bindgen(js_namespace = Date, js_name = now, catch)]
+    fn date_now() -> Result<f64, JsValue>;
 
     /// `crypto.getRandomValues(bytes)`, which fills `bytes` in place.
     #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
     pub fn get_random_values(bytes: &mut [u8]) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(js_namespace = console, js_name = warn)]
-    pub fn console_warn(message: &str);
+    /// Caught: a page may replace `console.warn` with one that throws.
+    #[cfg(feature = "workers")]
+    #[wasm_bindgen(js_namespace = console, js_name = warn, catch)]
+    fn console_warn_js(message: &str) -> Result<(), JsValue>;
 }
 
-/// Monotonic milliseconds, falling back to `Date.now()` where
-/// `performance` is missing.
+/// `console.warn(message)`, never throwing (the timer build's host logs).
+#[cfg(feature = "workers")]
+pub fn console_warn(message: &str) {
+    let _ = console_warn_js(message);
+}
+
+/// `Date.now()`, or 0 where it throws.
+pub fn wall_ms() -> f64 {
+    date_now().unwrap_or(0.0)
+}
+
+thread_local! {
+    /// The last `performance.now()` reading (NaN before the first).
+    static LAST_MONOTONIC_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::NAN) };
+}
+
+/// Monotonic milliseconds: `performance.now()`; where it throws, the last
+/// reading (never `Date.now()` once `performance` has answered: mixing the
+/// clocks would move the core's time by decades and back), and
+/// `Date.now()` where `performance` is missing.
 pub fn monotonic_ms() -> f64 {
-    performance_now().unwrap_or_else(|_| date_now())
+    LAST_MONOTONIC_MS.with(|last| match performance_now() {
+        Ok(ms) => {
+            last.set(ms);
+            ms
+        }
+        Err(_) if last.get().is_nan() => wall_ms(),
+        Err(_) => last.get(),
+    })
 }
 
 /// Both clocks, sampled together; monotonic time counts from `origin_ms`
@@ -39,23 +67,8 @@ pub fn now(origin_ms: f64) -> tidings::Now {
     let monotonic = tidings::Instant::from_duration(std::time::Duration::from_micros(
         (since_origin * 1000.0) as u64,
     ));
-    let wall = tidings::WallTime::from_unix_millis(date_now().max(0.0) as u64);
+    let wall = tidings::WallTime::from_unix_millis(wall_ms().max(0.0) as u64);
     tidings::Now::new(monotonic, wall)
-}
-
-/// A short description of a thrown JS value, for warnings.
-#[cfg(feature = "timers")]
-pub fn describe(value: &JsValue) -> String {
-    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return format!(
-            "{}: {}",
-            String::from(error.name()),
-            String::from(error.message())
-        );
-    }
-    value
-        .as_string()
-        .unwrap_or_else(|| "unknown error".to_owned())
 }
 
 /// `target[key] = value`, ignoring the (impossible) failure on a plain object.

@@ -1,14 +1,14 @@
 //! # tidings-browser
 //!
 //! The Tidings core driven from JavaScript: browsers, Web Workers, Node 18
-//! and later, and workerd. Requests go through the global `fetch`, one
-//! `setTimeout` is kept armed for the core's next deadline, time comes
-//! from `performance.now()` and `Date.now()`, and the seed from
-//! `crypto.getRandomValues`.
+//! and later, and workerd. Requests go through the global `fetch`, the
+//! JavaScript host keeps one `setTimeout` armed for the core's next
+//! deadline, time comes from `performance.now()` and `Date.now()`, and the
+//! seed from `crypto.getRandomValues`.
 //!
 //! Two builds of this crate, chosen by cargo feature (see `wasm-pack.toml`):
-//! `timers` (the default) exports [`TimerDriver`], which keeps one
-//! re-armed timer for the core, for browsers, Web Workers and Node;
+//! `timers` (the default) exports [`TimerDriver`], driven by one timer its
+//! host keeps for the core, for browsers, Web Workers and Node;
 //! `workers` exports `WindowDriver`, its timer-free twin for Cloudflare
 //! Workers, which delivers within the core's delivery windows. Each build
 //! ships only its own class; what they share is written once

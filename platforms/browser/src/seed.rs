@@ -8,7 +8,7 @@ use crate::js;
 fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     if js::get_random_values(&mut bytes).is_err() || bytes == [0u8; 16] {
-        let mix = (js::date_now() * 1000.0) as u64 ^ (js::monotonic_ms() * 1.0e6) as u64;
+        let mix = (js::wall_ms() * 1000.0) as u64 ^ (js::monotonic_ms() * 1.0e6) as u64;
         let mut x = mix | 1;
         for b in bytes.iter_mut() {
             // xorshift64

@@ -14,7 +14,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 #[wasm_bindgen(inline_js = r#"
 export function recordingHost() {
-  const h = { sent: [], delivered: [], dropped: [], flushes: [], shut: [] };
+  const h = { sent: [], delivered: [], dropped: [], flushes: [], shut: [], armed: [] };
   h.send = (token, url, method, headers, body, timeoutMs) =>
     h.sent.push({ token, url, method, headers: headers.split('\n'), body: new TextDecoder().decode(body), timeoutMs });
   h.settled = (d, x) => {
@@ -23,21 +23,14 @@ export function recordingHost() {
   };
   h.flushed = (id, completed, pending) => h.flushes.push({ id, completed, pending });
   h.shutDown = (drained, dropped) => h.shut.push({ drained, dropped });
+  h.arm = (ms) => h.armed.push(ms);
+  h.warn = (line) => console.warn(line);
   return h;
 }
+export function lastArmed(h) { return h.armed.length === 0 ? -1 : h.armed[h.armed.length - 1]; }
 export function count(h, list) { return h[list].length; }
 export function sentAt(h, i) { return h.sent[i]; }
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-let timers = 0;
-const original = globalThis.setTimeout;
-export function countTimers() {
-  if (globalThis.setTimeout === original) {
-    globalThis.setTimeout = (...args) => { timers++; return original(...args); };
-  }
-  const n = timers;
-  timers = 0;
-  return n;
-}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = recordingHost)]
@@ -45,10 +38,10 @@ extern "C" {
     fn count(host: &JsValue, list: &str) -> u32;
     #[wasm_bindgen(js_name = sentAt)]
     fn sent_at(host: &JsValue, i: u32) -> JsValue;
+    /// The deadline the core last asked the host's timer for (ms, -1: none).
+    #[wasm_bindgen(js_name = lastArmed)]
+    fn last_armed(host: &JsValue) -> f64;
     fn sleep(ms: u32) -> js_sys::Promise;
-    /// Timers armed since the last call (wraps `setTimeout` on first use).
-    #[wasm_bindgen(js_name = countTimers)]
-    fn count_timers() -> u32;
 }
 
 /// Option values by position, as `js/options.js` hands them over, from
@@ -88,6 +81,18 @@ fn client(names: &str, values: &[f64]) -> (TimerDriver, JsValue) {
     )
     .unwrap_or_else(|e| panic!("constructor threw: {}", message(e)));
     (core, host)
+}
+
+/// Plays the host's timer (js/timer.js): waits for the deadline the core
+/// last asked for, then fires it. False when none is armed.
+async fn fire_when_due(core: &TimerDriver, host: &JsValue) -> bool {
+    let ms = last_armed(host);
+    if ms < 0.0 {
+        return false;
+    }
+    JsFuture::from(sleep(ms as u32 + 1)).await.unwrap();
+    core.timer().unwrap();
+    true
 }
 
 fn capture(core: &TimerDriver, name: &str, json: Option<&str>) -> Result<Option<String>, JsValue> {
@@ -155,7 +160,11 @@ async fn a_503_is_retried_by_the_timer() {
     let token = get(&sent_at(&host, 0), "token").as_f64().unwrap();
     core.answer(token, 503.0, None, None).unwrap();
     assert_eq!(count(&host, "sent"), 1, "the retry waits for its backoff");
-    JsFuture::from(sleep(60)).await.unwrap();
+    assert!(
+        last_armed(&host) >= 5.0,
+        "the timer is armed for the backoff"
+    );
+    assert!(fire_when_due(&core, &host).await);
     assert_eq!(count(&host, "sent"), 2, "the one timer fired the retry");
     let token = get(&sent_at(&host, 1), "token").as_f64().unwrap();
     core.answer(token, 200.0, None, None).unwrap();
@@ -180,11 +189,17 @@ async fn offline_with_due_sends_does_not_spin_the_timer() {
     let (core, host) = client("flushAt", &[1.0]);
     core.set_online(false).unwrap();
     capture(&core, "e", None).unwrap().unwrap();
-    count_timers();
-    JsFuture::from(sleep(300)).await.unwrap();
-    // The test's own sleep is one; a timer re-armed at 0 ms would be dozens.
-    let armed = count_timers();
-    assert!(armed <= 3, "{armed} timers in 300 ms while offline");
+    let start = js_sys::Date::now();
+    let mut fired = 0;
+    while js_sys::Date::now() - start < 300.0 {
+        if fire_when_due(&core, &host).await {
+            fired += 1;
+        } else {
+            JsFuture::from(sleep(20)).await.unwrap();
+        }
+    }
+    // A timer re-armed at 0 ms would fire dozens of times.
+    assert!(fired <= 3, "{fired} timers in 300 ms while offline");
     assert_eq!(count(&host, "sent"), 0);
     core.set_online(true).unwrap();
     assert_eq!(count(&host, "sent"), 1);
@@ -320,7 +335,11 @@ async fn a_due_batch_lingers_but_a_flush_does_not() {
     let (core, host) = client("flushAt,lingerMs", &[1.0, 50.0]);
     capture(&core, "e", None).unwrap().unwrap();
     assert_eq!(count(&host, "sent"), 0, "due, but it lingers 50 ms");
-    JsFuture::from(sleep(120)).await.unwrap();
+    assert!(
+        last_armed(&host) >= 40.0,
+        "the timer is armed for the linger"
+    );
+    assert!(fire_when_due(&core, &host).await);
     assert_eq!(
         count(&host, "sent"),
         1,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
 use support::{Reply, Sink, config};
-use tidings_native::{Client, Event, FlushOutcome};
+use tidings_native::{Client, Event};
 
 fn values(
     snapshot: Vec<(

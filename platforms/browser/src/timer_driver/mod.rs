@@ -1,7 +1,7 @@
 //! The timer-driven class (`TimerDriver`, the default build): browsers,
-//! Web Workers and Node. Delivery runs on its own: one timer is kept armed
-//! for the core's next deadline ([`run_loop`]), and the JavaScript host
-//! performs the requests.
+//! Web Workers and Node. Delivery runs on its own: the JavaScript host keeps
+//! one timer armed for the core's next deadline ([`run_loop`]) and performs
+//! the requests.
 
 mod run_loop;
 
@@ -16,7 +16,7 @@ use crate::error::error;
 use crate::new_core;
 use crate::shared_methods::Driver;
 
-/// The wasm side of `Tidings` (see `js/index.js`): one core and its timer.
+/// The wasm side of `Tidings` (see `js/index.js`): one core, driven by its host's timer.
 /// Usable directly, but the wrapper is the supported API.
 #[wasm_bindgen]
 pub struct TimerDriver {
@@ -61,6 +61,12 @@ impl TimerDriver {
         Ok(TimerDriver {
             shared: Inner::new(core, host),
         })
+    }
+
+    /// The host's timer fired (see `Host::arm`): the core handles its
+    /// deadlines, and the host is told the next one.
+    pub fn timer(&self) -> Result<(), JsValue> {
+        self.input(|core, now| core.handle_timeout(now))
     }
 
     /// Milliseconds since the oldest buffered metering entry was written,

@@ -1,8 +1,8 @@
 //! The run loop of the core on the JS event loop: every input is followed
-//! by a drain (requests, notices) and by re-arming the one timer
-//! (`gloo-timers`) for the core's next deadline. There is no thread: JS
-//! calls, timer callbacks and fetch completions take turns on the event
-//! loop.
+//! by a drain (requests, notices) and by telling the host when the core's
+//! next deadline is (`arm`); the host keeps one timer for it and calls
+//! `TimerDriver.timer()` when it fires. There is no thread: JS calls, timer
+//! callbacks and fetch completions take turns on the event loop.
 //!
 //! Every delivery decision (batching, linger, retries, pauses) is the
 //! core's: this is only its loop. Requests and notices go to the
@@ -10,14 +10,15 @@
 //! global `fetch` (keepalive budget, compression, unload) and reports the
 //! answer back with `answer` / `answerError` under the request's id. Calls
 //! into the host happen after the state is released, so the host may call
-//! back in.
+//! back in; while the state is borrowed no JavaScript runs but the clocks
+//! (whose failures are caught), so no JS exception can unwind through a
+//! borrow (the build aborts instead of unwinding: the borrow would stay).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use gloo_timers::callback::Timeout;
-use tidings::{Core, Instant, Notice, Now, Transmit};
+use tidings::{Core, Notice, Now, Transmit};
 use wasm_bindgen::prelude::*;
 
 use crate::error::error;
@@ -28,12 +29,13 @@ pub type Shared = Rc<RefCell<Inner>>;
 #[wasm_bindgen]
 extern "C" {
     /// What `js/index.js` gives the constructor: where requests and
-    /// notices go.
+    /// notices go. None of its functions throws (js/guard.js wraps them):
+    /// no `catch` here, whose glue would cost bytes for nothing.
     pub type Host;
 
     /// Performs one request; the answer comes back through
     /// `TimerDriver.answer(id, ...)` or `answerError(id, ...)`.
-    #[wasm_bindgen(method, catch)]
+    #[wasm_bindgen(method)]
     fn send(
         this: &Host,
         id: f64,
@@ -44,26 +46,31 @@ extern "C" {
         timeout_ms: f64,
         gzip_url: Option<String>,
         gzip_encoding: bool,
-    ) -> Result<(), JsValue>;
+    );
 
     /// Events that are resolved: delivered, or dropped (counted in stats);
     /// comma-separated uuids.
-    #[wasm_bindgen(method, catch)]
-    fn settled(this: &Host, delivered: &str, dropped: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method)]
+    fn settled(this: &Host, delivered: &str, dropped: &str);
 
     /// A `flush` barrier completed or timed out.
-    #[wasm_bindgen(method, catch)]
-    fn flushed(this: &Host, id: f64, completed: bool, pending: f64) -> Result<(), JsValue>;
+    #[wasm_bindgen(method)]
+    fn flushed(this: &Host, id: f64, completed: bool, pending: f64);
 
     /// `shutdown` finished.
-    #[wasm_bindgen(method, catch, js_name = shutDown)]
-    fn shut_down(this: &Host, drained: bool, dropped: f64) -> Result<(), JsValue>;
-}
+    #[wasm_bindgen(method, js_name = shutDown)]
+    fn shut_down(this: &Host, drained: bool, dropped: f64);
 
-/// The single pending timer and when it fires.
-struct Timer {
-    _timeout: Timeout,
-    at: Instant,
+    /// The core's next deadline, in milliseconds from now, or -1 for none:
+    /// the host keeps one timer, due no later than that, and calls
+    /// `TimerDriver.timer()` when it fires (waking early is harmless).
+    #[wasm_bindgen(method)]
+    fn arm(this: &Host, ms: f64);
+
+    /// A line for the log (`console.warn`, by the host: a page may have
+    /// replaced it with one that throws).
+    #[wasm_bindgen(method)]
+    fn warn(this: &Host, line: &str);
 }
 
 pub struct Inner {
@@ -71,10 +78,6 @@ pub struct Inner {
     host: Host,
     /// `performance.now()` when the client started: the core's origin.
     origin_ms: f64,
-    timer: Option<Timer>,
-    /// The timer whose callback is running: dropped at the next arm, never
-    /// from inside its own callback.
-    fired: Option<Timer>,
 }
 
 /// What a drain asks of the host, done once the state is released.
@@ -87,6 +90,8 @@ struct Actions {
     flushed: Vec<(u64, bool, u64)>,
     shut_down: Option<(bool, u64)>,
     warnings: Vec<String>,
+    /// For the host's timer: see [`Host::arm`].
+    arm_ms: f64,
 }
 
 impl Inner {
@@ -95,8 +100,6 @@ impl Inner {
             core,
             host,
             origin_ms: js::monotonic_ms(),
-            timer: None,
-            fired: None,
         }))
     }
 
@@ -107,7 +110,7 @@ impl Inner {
 
     /// Collects the core's outputs after an input; requests only when
     /// `start_requests` (see [`drive_queueing`]).
-    fn drain(&mut self, now: Now, start_requests: bool, shared: &Shared, out: &mut Actions) {
+    fn drain(&mut self, now: Now, start_requests: bool, out: &mut Actions) {
         while start_requests && let Some(transmit) = self.core.poll_transmit(now) {
             out.transmits.push(transmit);
         }
@@ -132,34 +135,14 @@ impl Inner {
                 _ => {}
             }
         }
-        self.arm(now.monotonic, shared);
-    }
-
-    /// Keeps exactly one timer for the core's next deadline: an armed timer
-    /// due no later than the deadline is kept (waking early is harmless, the
-    /// drain re-arms); otherwise it is replaced. While a timer is armed its
-    /// callback holds the state, so events captured by a client the page no
-    /// longer references still go out.
-    fn arm(&mut self, now: Instant, shared: &Shared) {
-        let Some(deadline) = self.core.poll_timeout() else {
-            self.timer = None;
-            return;
-        };
-        let at = deadline.at;
-        if self.timer.as_ref().is_some_and(|t| t.at <= at) {
-            return;
-        }
-        let delay = at.saturating_duration_since(now);
-        // Whole milliseconds, rounded up: a timer never fires before `at`.
-        // At most i32::MAX (24.8 days): setTimeout reads a larger delay as
-        // negative and fires at once; waking early is harmless.
-        let ms = (delay.as_secs_f64() * 1000.0)
-            .ceil()
-            .min(f64::from(i32::MAX)) as u32;
-        let shared = shared.clone();
-        self.timer = Some(Timer {
-            _timeout: Timeout::new(ms, move || on_timer(&shared)),
-            at,
+        // Whole milliseconds, rounded up: a timer never fires before the
+        // deadline. At most i32::MAX (24.8 days): setTimeout reads a larger
+        // delay as negative and fires at once; waking early is harmless.
+        out.arm_ms = self.core.poll_timeout().map_or(-1.0, |deadline| {
+            let delay = deadline.at.saturating_duration_since(now.monotonic);
+            (delay.as_secs_f64() * 1000.0)
+                .ceil()
+                .min(f64::from(i32::MAX))
         });
     }
 }
@@ -213,12 +196,10 @@ fn drive_once(
         })?;
         let now = inner.now();
         input(&mut inner, now);
-        inner.drain(now, start_requests, shared, &mut out);
+        inner.drain(now, start_requests, &mut out);
         Host::from(JsValue::from(&inner.host))
     };
-    for line in out.warnings {
-        js::console_warn(&line);
-    }
+    host.arm(out.arm_ms);
     for t in out.transmits {
         let headers = js::header_lines(&t.headers);
         let timeout_ms = t.timeout.as_secs_f64() * 1000.0;
@@ -226,7 +207,7 @@ fn drive_once(
             Some(g) => (Some(g.url), g.content_encoding),
             None => (None, false),
         };
-        if let Err(e) = host.send(
+        host.send(
             t.id.as_u64() as f64,
             &t.url,
             t.method,
@@ -235,21 +216,19 @@ fn drive_once(
             timeout_ms,
             gzip_url,
             gzip_encoding,
-        ) {
-            js::console_warn(&format!(
-                "tidings: the send hook threw: {}",
-                js::describe(&e)
-            ));
-        }
+        );
+    }
+    for line in out.warnings {
+        host.warn(&line);
     }
     if !out.delivered.is_empty() || !out.dropped.is_empty() {
-        let _ = host.settled(&out.delivered, &out.dropped);
+        host.settled(&out.delivered, &out.dropped);
     }
     for (id, completed, pending) in out.flushed {
-        let _ = host.flushed(id as f64, completed, pending as f64);
+        host.flushed(id as f64, completed, pending as f64);
     }
     if let Some((drained, dropped)) = out.shut_down {
-        let _ = host.shut_down(drained, dropped as f64);
+        host.shut_down(drained, dropped as f64);
     }
     Ok(())
 }
@@ -265,15 +244,6 @@ fn push_uuids(list: &mut String, uuids: &[tidings::Uuid]) {
                 .encode_lower(&mut tidings::Uuid::encode_buffer()),
         );
     }
-}
-
-fn on_timer(shared: &Shared) {
-    if let Ok(mut inner) = shared.try_borrow_mut() {
-        // This timer has fired: the drain arms the next one. The previous
-        // fired timer's callback has returned long ago: dropped here.
-        inner.fired = inner.timer.take();
-    }
-    let _ = drive(shared, |inner, now| inner.core.handle_timeout(now));
 }
 
 /// How long `flush()` and `shutdown()` wait when given no timeout.
