@@ -181,10 +181,7 @@ fn capture_inside_a_tokio_runtime_does_not_block_it() {
                 tokio::task::yield_now().await;
             }
         }
-        let flushing = client.clone();
-        let outcome = tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(5)))
-            .await
-            .unwrap();
+        let outcome = client.flush_async(Duration::from_secs(5)).await;
         assert!(outcome.is_completed());
         slowest
     });
