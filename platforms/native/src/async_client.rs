@@ -10,6 +10,7 @@ use tidings::{FlushOutcome, ShutdownOutcome};
 
 use crate::client::{Client, WAIT_MARGIN, unanswered_flush, unanswered_shutdown};
 use crate::oneshot;
+use crate::shared::Shared;
 use crate::waiter::Waiter;
 
 impl Client {
@@ -40,19 +41,7 @@ impl Client {
     ) -> impl Future<Output = FlushOutcome> + Send + 'static + use<> {
         let (reply, answer) = oneshot::channel();
         let known = self.start_flush(timeout, Waiter::Task(reply));
-        let answer = answer.give_up_after(timeout.saturating_add(WAIT_MARGIN));
-        let shared = Arc::clone(&self.shared);
-        async move {
-            if let Some(done) = known {
-                return done;
-            }
-            match answer.await {
-                Some(done) => done,
-                // The worker never answered (it always should): report
-                // from the counters, as `flush` does.
-                None => unanswered_flush(&shared),
-            }
-        }
+        self.answer_of(known, answer, timeout, unanswered_flush)
     }
 
     /// [`Client::shutdown`] without blocking: refuses new captures at once,
@@ -88,15 +77,25 @@ impl Client {
     ) -> impl Future<Output = ShutdownOutcome> + Send + 'static + use<> {
         let (reply, answer) = oneshot::channel();
         let known = self.start_shutdown(timeout, Waiter::Task(reply));
+        self.answer_of(known, answer, timeout, unanswered_shutdown)
+    }
+
+    /// The outcome known at once, or the worker's answer; if that never
+    /// comes (it always should) within `timeout` and the margin, what
+    /// `unanswered` reads from the counters, as the blocking calls do.
+    fn answer_of<T: Send + 'static>(
+        &self,
+        known: Option<T>,
+        answer: oneshot::Receiver<T>,
+        timeout: Duration,
+        unanswered: fn(&Shared) -> T,
+    ) -> impl Future<Output = T> + Send + 'static + use<T> {
         let answer = answer.give_up_after(timeout.saturating_add(WAIT_MARGIN));
         let shared = Arc::clone(&self.shared);
         async move {
-            if let Some(done) = known {
-                return done;
-            }
-            match answer.await {
+            match known {
                 Some(done) => done,
-                None => unanswered_shutdown(&shared),
+                None => answer.await.unwrap_or_else(|| unanswered(&shared)),
             }
         }
     }

@@ -195,8 +195,11 @@ impl Client {
 
     /// Counts a refusal for the core and wakes the worker if it should look.
     fn captured(&self, now: Now, result: Result<Uuid, CaptureError>) -> Result<Uuid, CaptureError> {
-        if let Err(refused) = &result {
-            self.shared.intake.refuse(refused);
+        if let Err(refused) = &result
+            && !self.shared.intake.refuse(refused)
+        {
+            // A reason the intake keeps no counter for: counted at once.
+            self.shared.lock().core.refuse(now, refused.reason(), 1);
         }
         self.shared.captured(now.monotonic);
         result

@@ -98,13 +98,18 @@ impl Intake {
         self.staged.push(encoded)
     }
 
-    /// Counts a refusal for the core to hear of at the next [`Intake::absorb`].
-    pub(crate) fn refuse(&self, error: &CaptureError) {
+    /// Counts a refusal for the core to hear of at the next
+    /// [`Intake::absorb`]; `false` for a reason [`REFUSALS`] lacks, which
+    /// the caller must then count with the core itself.
+    #[must_use]
+    pub(crate) fn refuse(&self, error: &CaptureError) -> bool {
         let reason = error.reason();
-        if let Some(i) = REFUSALS.iter().position(|r| *r == reason) {
-            self.refused[i].fetch_add(1, Ordering::SeqCst);
-            self.any_refused.store(true, Ordering::SeqCst);
-        }
+        let Some(i) = REFUSALS.iter().position(|r| *r == reason) else {
+            return false;
+        };
+        self.refused[i].fetch_add(1, Ordering::SeqCst);
+        self.any_refused.store(true, Ordering::SeqCst);
+        true
     }
 
     /// Whether captures left work for the worker: staged events, or
