@@ -18,6 +18,8 @@ pub(crate) struct BatchedEvent {
     pub uuid: Uuid,
     /// Encoded bytes.
     pub len: usize,
+    /// Its deadline (`QueuedEvent::expires_nanos`).
+    pub expires_nanos: u64,
 }
 
 #[derive(Debug)]
@@ -35,6 +37,10 @@ pub(crate) struct Batch {
     pub attempts: u32,
     /// Not sent again before this.
     pub ready_at: Instant,
+    /// The earliest deadline of its events (it may be earlier than that,
+    /// after events left the batch: then expiry finds nothing and
+    /// recomputes it).
+    pub expires_nanos: u64,
 }
 
 impl Batch {
@@ -51,10 +57,12 @@ impl Batch {
                 seq: e.seq,
                 uuid: e.uuid,
                 len: e.bytes.len(),
+                expires_nanos: e.expires_nanos,
             })
-            .collect();
+            .collect::<Vec<_>>();
         let payload = queued.into_iter().map(|e| e.bytes).collect();
         Batch {
+            expires_nanos: earliest_expiry(&events),
             events,
             payload,
             request_uuid,
@@ -64,8 +72,23 @@ impl Batch {
         }
     }
 
+    /// The part of this batch at `indices` (ascending): the same request
+    /// identity, attempts and readiness.
+    pub fn part(&self, indices: &[usize]) -> Batch {
+        let (events, payload) = self.select(indices);
+        Batch {
+            expires_nanos: earliest_expiry(&events),
+            events,
+            payload,
+            request_uuid: self.request_uuid,
+            created_at: self.created_at,
+            attempts: self.attempts,
+            ready_at: self.ready_at,
+        }
+    }
+
     /// The events at `indices` (ascending), with their bytes.
-    pub fn select(&self, indices: &[usize]) -> (Vec<BatchedEvent>, Payload) {
+    fn select(&self, indices: &[usize]) -> (Vec<BatchedEvent>, Payload) {
         let events = indices.iter().map(|&i| self.events[i]).collect();
         let payload = indices.iter().map(|&i| self.payload[i].clone()).collect();
         (events, payload)
@@ -76,8 +99,22 @@ impl Batch {
         self.events.iter().map(|e| e.len).sum()
     }
 
+    /// When its earliest event expires.
+    pub fn expires_at(&self) -> Instant {
+        crate::queue::from_nanos(self.expires_nanos)
+    }
+
     /// The lowest capture sequence number in the batch.
     pub fn first_seq(&self) -> u64 {
         self.events.first().map_or(u64::MAX, |e| e.seq)
     }
+}
+
+/// The earliest deadline among `events` (`u64::MAX` for none).
+pub(crate) fn earliest_expiry(events: &[BatchedEvent]) -> u64 {
+    events
+        .iter()
+        .map(|e| e.expires_nanos)
+        .min()
+        .unwrap_or(u64::MAX)
 }

@@ -75,7 +75,9 @@ pub use crate::config::{
 pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason, FlushedMetric};
 pub use crate::event::{Event, EventOptions};
 pub use crate::metering::{MeterError, MetricKind};
-pub use crate::notice::{FlushId, FlushOutcome, Notice, ShutdownOutcome, WindowId, WindowOutcome};
+pub use crate::notice::{
+    Fate, FlushId, FlushOutcome, Notice, ShutdownOutcome, WindowId, WindowOutcome,
+};
 pub use crate::stats::{DropCounts, DropReason, Stats};
 pub use crate::time::{Instant, Now, WallTime};
 pub use crate::transmit::{Gzipped, RequestId, Response, Transmit, TransportError};

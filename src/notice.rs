@@ -110,7 +110,41 @@ pub enum Notice {
     },
 }
 
+/// What became of one accepted event: a receipt's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fate {
+    /// Not resolved yet (only ever an answer to a poll).
+    Pending,
+    /// The server acknowledged it.
+    Delivered,
+    /// Dropped, for this reason.
+    Dropped(DropReason),
+}
+
+impl Fate {
+    /// Whether it is resolved (delivered or dropped).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Fate::Pending)
+    }
+}
+
 impl Notice {
+    /// The events this notice resolves, and how: for receipts.
+    ///
+    /// ```
+    /// # use tidings::{DropReason, Fate, Notice, Uuid};
+    /// let notice = Notice::Dropped { reason: DropReason::Expired, uuids: vec![Uuid::nil()] };
+    /// let (fate, uuids) = notice.resolved().expect("it resolves events");
+    /// assert_eq!((fate, uuids.len()), (Fate::Dropped(DropReason::Expired), 1));
+    /// ```
+    pub fn resolved(&self) -> Option<(Fate, &[Uuid])> {
+        match self {
+            Notice::Delivered { uuids, .. } => Some((Fate::Delivered, uuids)),
+            Notice::Dropped { reason, uuids } => Some((Fate::Dropped(*reason), uuids)),
+            _ => None,
+        }
+    }
+
     /// A one-line message for a log, for warnings.
     pub fn log_message(&self) -> Option<String> {
         match self {

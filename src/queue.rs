@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -14,26 +15,42 @@ pub(crate) struct QueuedEvent {
     pub seq: u64,
     pub uuid: Uuid,
     pub bytes: Arc<[u8]>,
-    /// When it was queued, in nanoseconds on the adapter's clock: 8 bytes
-    /// instead of `Instant`'s 16, in an entry every pending event has.
-    queued_nanos: u64,
+    /// When it expires (`event_timeout` after its first capture), in
+    /// nanoseconds on the adapter's clock: 8 bytes instead of `Instant`'s
+    /// 16, in an entry every pending event has. When it was queued follows
+    /// from it, so that takes no room.
+    pub expires_nanos: u64,
+}
+
+/// An instant as nanoseconds since the clock's origin (saturating).
+pub(crate) fn to_nanos(at: Instant) -> u64 {
+    let d = at.since_origin();
+    let nanos = d.as_secs().saturating_mul(1_000_000_000);
+    nanos.saturating_add(u64::from(d.subsec_nanos()))
+}
+
+pub(crate) fn from_nanos(nanos: u64) -> Instant {
+    Instant::from_duration(Duration::from_nanos(nanos))
 }
 
 impl QueuedEvent {
-    pub fn new(seq: u64, uuid: Uuid, bytes: Arc<[u8]>, queued_at: Instant) -> Self {
-        let d = queued_at.since_origin();
-        let nanos = d.as_secs().saturating_mul(1_000_000_000);
+    pub fn new(seq: u64, uuid: Uuid, bytes: Arc<[u8]>, expires_at: Instant) -> Self {
         QueuedEvent {
             seq,
             uuid,
             bytes,
-            queued_nanos: nanos.saturating_add(u64::from(d.subsec_nanos())),
+            expires_nanos: to_nanos(expires_at),
         }
     }
 
-    pub fn queued_at(&self) -> Instant {
-        Instant::from_duration(std::time::Duration::from_nanos(self.queued_nanos))
+    /// When it was first captured, given the core's deadline `span`.
+    pub fn queued_at(&self, span: Duration) -> Instant {
+        from_nanos(self.expires_nanos.saturating_sub(to_nanos_of(span)))
     }
+}
+
+fn to_nanos_of(d: Duration) -> u64 {
+    to_nanos(Instant::from_duration(d))
 }
 
 /// The queue of events not yet in a batch.
@@ -46,19 +63,34 @@ pub(crate) struct Queue {
     /// When the queue last reached `threshold` events (and has not been
     /// below it since): evictions from the front do not move it.
     reached: Option<Instant>,
+    /// The core's `event_timeout` (or its stand-in for none).
+    span: Duration,
+    /// Deadlines mostly grow with capture order, so expiry looks at the
+    /// front. A replayed event can expire before events queued ahead of
+    /// it: the earliest deadline among such events (never later than the
+    /// real one; a stale value only costs one scan).
+    unordered_expiry: Option<u64>,
+    /// The latest deadline pushed, to tell when a push is out of order.
+    latest_expiry: u64,
 }
 
 impl Queue {
-    pub fn new(threshold: usize) -> Self {
+    pub fn new(threshold: usize, span: Duration) -> Self {
         Queue {
             threshold,
+            span,
             ..Queue::default()
         }
     }
 
     pub fn push(&mut self, event: QueuedEvent) {
         self.bytes += event.bytes.len();
-        let at = event.queued_at();
+        let at = event.queued_at(self.span);
+        if event.expires_nanos < self.latest_expiry {
+            let e = event.expires_nanos;
+            self.unordered_expiry = Some(self.unordered_expiry.map_or(e, |u| u.min(e)));
+        }
+        self.latest_expiry = self.latest_expiry.max(event.expires_nanos);
         self.events.push_back(event);
         if self.events.len() >= self.threshold && self.reached.is_none() {
             self.reached = Some(at);
@@ -100,6 +132,52 @@ impl Queue {
     pub fn drain(&mut self) -> impl Iterator<Item = QueuedEvent> + '_ {
         self.bytes = 0;
         self.reached = None;
+        self.unordered_expiry = None;
+        self.latest_expiry = 0;
         self.events.drain(..)
+    }
+
+    /// When the earliest queued event expires (or earlier, once).
+    pub fn next_expiry(&self) -> Option<Instant> {
+        let front = self.events.front()?.expires_nanos;
+        Some(from_nanos(
+            self.unordered_expiry.map_or(front, |u| u.min(front)),
+        ))
+    }
+
+    /// Takes out the events whose deadline is at or before `now`.
+    pub fn expire(&mut self, now: Instant) -> Vec<QueuedEvent> {
+        let now = to_nanos(now);
+        let mut expired = Vec::new();
+        while self.front().is_some_and(|e| e.expires_nanos <= now) {
+            expired.extend(self.pop_front());
+        }
+        if self.unordered_expiry.is_some_and(|u| u <= now) {
+            let mut gone = Vec::new();
+            self.events.retain(|e| {
+                let keep = e.expires_nanos > now;
+                if !keep {
+                    gone.push(e.clone());
+                }
+                keep
+            });
+            self.bytes -= gone.iter().map(|e| e.bytes.len()).sum::<usize>();
+            expired.extend(gone);
+            expired.sort_unstable_by_key(|e| e.seq);
+            if self.events.len() < self.threshold {
+                self.reached = None;
+            }
+            // The earliest deadline among events behind a later one.
+            let mut latest = 0;
+            self.unordered_expiry = None;
+            for e in &self.events {
+                if e.expires_nanos < latest {
+                    let u = self.unordered_expiry.get_or_insert(e.expires_nanos);
+                    *u = (*u).min(e.expires_nanos);
+                }
+                latest = latest.max(e.expires_nanos);
+            }
+        }
+        expired
     }
 }

@@ -32,9 +32,9 @@ pub enum DropReason {
     /// Still pending when the last open delivery window ended (a
     /// Cloudflare Workers drain at the end of its budget).
     DrainBudget,
-    /// Older than the adapter's limit for keeping an event (a browser's
-    /// persisted event past its maximum age), reported with
-    /// [`crate::Core::refuse`].
+    /// Still pending `event_timeout` after its first capture (queued,
+    /// waiting to retry, paused, or persisted across reloads), or back
+    /// from an unsuccessful request after it.
     Expired,
 }
 

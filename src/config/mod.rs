@@ -197,6 +197,12 @@ pub struct Config {
     /// Most encoded bytes pending.
     pub max_queue_bytes: usize,
     pub overflow: OverflowPolicy,
+    /// The longest an event may stay in the client, from its capture (or
+    /// [`Event::first_captured`]): one still pending then is dropped as
+    /// `expired`, whether queued, waiting to retry or paused offline. A
+    /// request in flight is not cut short: its events expire when it ends
+    /// without success. `None` (the default): no deadline.
+    pub event_timeout: Option<Duration>,
 
     /// The host can perform requests only within delivery windows
     /// ([`crate::Core::open_window`]; Cloudflare Workers' `waitUntil`):
@@ -244,6 +250,7 @@ impl Config {
             max_queue_events: 250_000,
             max_queue_bytes: 128 * 1024 * 1024,
             overflow: OverflowPolicy::DropNewest,
+            event_timeout: None,
             delivery_windows: false,
             max_in_flight: 4,
             request_timeout: Duration::from_secs(10),
@@ -315,6 +322,7 @@ impl fmt::Debug for Config {
             .field("max_queue_events", &self.max_queue_events)
             .field("max_queue_bytes", &self.max_queue_bytes)
             .field("overflow", &self.overflow)
+            .field("event_timeout", &self.event_timeout)
             .field("delivery_windows", &self.delivery_windows)
             .field("max_in_flight", &self.max_in_flight)
             .field("request_timeout", &self.request_timeout)

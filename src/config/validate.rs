@@ -138,6 +138,15 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             );
         }
     }
+    if let Some(timeout) = c.event_timeout {
+        positive("event_timeout", timeout)?;
+        if timeout > MAX_EVENT_TIMEOUT {
+            return err(
+                "event_timeout",
+                "is too long: at most 3,650 days (None for no deadline)".into(),
+            );
+        }
+    }
     if c.max_batch_bytes > 1 << 30 {
         return err(
             "max_batch_bytes",
@@ -217,6 +226,9 @@ fn at_least(field: &'static str, value: usize, min: usize) -> Result<(), ConfigE
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
+/// The longest `event_timeout`: far beyond any real use, and far below
+/// where the core's nanosecond deadlines would overflow.
+pub(crate) const MAX_EVENT_TIMEOUT: Duration = Duration::from_secs(3650 * 86_400);
 
 fn positive(field: &'static str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() {

@@ -71,6 +71,8 @@ impl Core {
                 }
             }
         }
+        // What came back unsent and is past its deadline goes now.
+        self.expire_due();
         self.settle();
     }
 
@@ -100,13 +102,8 @@ impl Core {
         self.drop_events(Resolved::batched(&limited), DropReason::ServerLimited);
         if !retry.is_empty() {
             // Same request id and created_at; the attempt header goes up.
-            let (events, payload) = batch.select(&retry);
-            let batch = Batch {
-                events,
-                payload,
-                ready_at: self.now.monotonic,
-                ..batch
-            };
+            let mut batch = batch.part(&retry);
+            batch.ready_at = self.now.monotonic;
             self.retry_later(batch, false, retry_after);
         }
     }
@@ -121,16 +118,12 @@ impl Core {
         let all: Vec<usize> = (0..batch.events.len()).collect();
         let now = self.now;
         for part in [&all[..half], &all[half..]] {
-            let (events, payload) = batch.select(part);
-            let request_uuid = self.new_uuid_v7(now.wall);
-            self.retrying.push(Batch {
-                events,
-                payload,
-                request_uuid,
-                created_at: now.wall,
-                attempts: 0,
-                ready_at: now.monotonic,
-            });
+            let mut part = batch.part(part);
+            part.request_uuid = self.new_uuid_v7(now.wall);
+            part.created_at = now.wall;
+            part.attempts = 0;
+            part.ready_at = now.monotonic;
+            self.retrying.push(part);
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -31,6 +32,9 @@ pub enum CaptureError {
     DroppedByBeforeSend,
     /// The before-send hook panicked while handling it.
     BeforeSendPanicked,
+    /// Replayed from storage after more than `event_timeout`
+    /// ([`crate::Event::first_captured`]).
+    Expired { age: Duration, timeout: Duration },
 }
 
 impl CaptureError {
@@ -43,6 +47,7 @@ impl CaptureError {
             CaptureError::ShutDown => DropReason::ShutDown,
             CaptureError::DroppedByBeforeSend => DropReason::BeforeSend,
             CaptureError::BeforeSendPanicked => DropReason::BeforeSendPanicked,
+            CaptureError::Expired { .. } => DropReason::Expired,
         }
     }
 }
@@ -71,6 +76,12 @@ impl fmt::Display for CaptureError {
             CaptureError::BeforeSendPanicked => {
                 f.write_str("the before-send hook panicked; the event was dropped")
             }
+            CaptureError::Expired { age, timeout } => write!(
+                f,
+                "the event was first captured {} s ago, past event_timeout ({} s)",
+                age.as_secs(),
+                timeout.as_secs()
+            ),
         }
     }
 }
@@ -191,7 +202,10 @@ impl Core {
         self.pending_events += 1;
         self.pending_bytes += len;
         let bytes = Arc::from(encoded.as_bytes());
-        let queued = QueuedEvent::new(seq, encoded.uuid(), bytes, self.now.monotonic);
+        // A replayed event's deadline counts from its first capture.
+        let left = self.event_span().saturating_sub(encoded.age());
+        let expires = self.now.monotonic.saturating_add(left);
+        let queued = QueuedEvent::new(seq, encoded.uuid(), bytes, expires);
         self.queue.push(queued);
         Ok(encoded.uuid())
     }

@@ -2,6 +2,7 @@
 
 mod answer;
 mod capture;
+mod expiry;
 mod lifecycle;
 mod metering;
 mod send;
@@ -195,6 +196,7 @@ impl Core {
         let endpoint = crate::config::validate_config(&config)?;
         let envelope = Envelope::new(&config);
         let flush_at = config.flush_at;
+        let span = config.event_timeout.unwrap_or(expiry::NO_DEADLINE);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         Ok(Core {
             encoder: Encoder::new(&config, rng.next_u64()),
@@ -207,7 +209,7 @@ impl Core {
             config,
             rng,
             now: Now::default(),
-            queue: Queue::new(flush_at),
+            queue: Queue::new(flush_at, span),
             retrying: Vec::new(),
             in_flight: Vec::new(),
             rate_limited_until: None,

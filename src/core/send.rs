@@ -125,7 +125,7 @@ impl Core {
         {
             return Some(self.now.monotonic);
         }
-        let mut due = self.interval_due(front.queued_at());
+        let mut due = self.interval_due(front.queued_at(self.event_span()));
         if let Some(reached) = self.queue.reached_threshold() {
             due = due.min(reached);
         }

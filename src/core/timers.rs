@@ -37,6 +37,8 @@ pub enum DeadlineReason {
     MeterFlush,
     /// A delivery window ends ([`Core::open_window`]).
     WindowEnd,
+    /// An event's `event_timeout` passes.
+    EventExpiry,
 }
 
 impl Core {
@@ -69,6 +71,9 @@ impl Core {
         }
         if let Some(at) = self.meter_due() {
             consider(at, DeadlineReason::MeterFlush);
+        }
+        if let Some(at) = self.next_expiry() {
+            consider(at, DeadlineReason::EventExpiry);
         }
         // A paused core has nothing to send: no wake-up only to send.
         if !self.sending_allowed() {
@@ -116,6 +121,7 @@ impl Core {
         while let Some(notice) = self.warnings.poll_due(now) {
             self.notices.push_back(notice);
         }
+        self.expire_due();
         // What is already resolved counts before any deadline fires.
         self.settle();
         #[cfg(feature = "windows")]

@@ -40,6 +40,7 @@ pub struct Event {
     error: Option<String>,
     uuid: Option<Uuid>,
     timestamp: Option<WallTime>,
+    first_captured: Option<WallTime>,
     session_id: Option<String>,
     window_id: Option<String>,
     options: EventOptions,
@@ -55,6 +56,7 @@ impl Event {
             error: None,
             uuid: None,
             timestamp: None,
+            first_captured: None,
             session_id: None,
             window_id: None,
             options: EventOptions::default(),
@@ -191,6 +193,27 @@ impl Event {
         self
     }
 
+    /// When an earlier run first captured this event, for events replayed
+    /// from storage (a browser's persisted events after a reload): its
+    /// `event_timeout` counts from then, not from this capture, and one
+    /// already past it is refused as `expired`. Not sent; the timestamp
+    /// is [`Event::timestamp`]'s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tidings::{CaptureError, Config, Core, Event, Instant, Now, WallTime};
+    /// let mut config = Config::new("phc_key", "https://us.i.posthog.com");
+    /// config.event_timeout = Some(Duration::from_secs(60));
+    /// let mut core = Core::new(config, 1).unwrap();
+    /// let now = Now::new(Instant::ZERO, WallTime::from_unix_millis(1_000_000));
+    /// let stale = Event::new("e", "u").first_captured(WallTime::from_unix_millis(900_000));
+    /// assert!(matches!(core.capture(now, stale), Err(CaptureError::Expired { .. })));
+    /// ```
+    pub fn first_captured(mut self, at: WallTime) -> Self {
+        self.first_captured = Some(at);
+        self
+    }
+
     /// PostHog v1 `session_id`.
     pub fn session_id(mut self, id: impl Into<String>) -> Self {
         self.session_id = Some(id.into());
@@ -235,6 +258,11 @@ impl Event {
     /// The caller-given timestamp, if any.
     pub fn given_timestamp(&self) -> Option<WallTime> {
         self.timestamp
+    }
+
+    /// When an earlier run first captured it ([`Event::first_captured`]).
+    pub fn given_first_captured(&self) -> Option<WallTime> {
+        self.first_captured
     }
 
     /// The properties as JSON object members, without braces.

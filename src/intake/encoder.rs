@@ -3,6 +3,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ pub struct Encoder {
     events: EventEncoder,
     before_send: Option<BeforeSend>,
     max_event_bytes: usize,
+    event_timeout: Option<Duration>,
     /// Uuids are splitmix64 outputs of `seed` and a counter: reproducible
     /// for one seed, and drawn without a lock.
     seed: u64,
@@ -32,6 +34,9 @@ pub struct Encoder {
 pub struct Encoded {
     uuid: Uuid,
     bytes: Vec<u8>,
+    /// How long ago an earlier run first captured it, in milliseconds
+    /// ([`Event::first_captured`]); 0 for a new event.
+    age_millis: u64,
 }
 
 impl Encoder {
@@ -40,6 +45,7 @@ impl Encoder {
             events: EventEncoder::new(config),
             before_send: config.before_send.clone(),
             max_event_bytes: config.max_event_bytes,
+            event_timeout: config.event_timeout,
             seed,
             next: AtomicU64::new(0),
         }
@@ -72,9 +78,21 @@ impl Encoder {
             Some(uuid) => uuid,
             None => self.new_uuid_v7(wall),
         };
+        let age_millis = event
+            .given_first_captured()
+            .map_or(0, |at| wall.unix_millis().saturating_sub(at.unix_millis()));
+        if let Some(timeout) = parts.event_timeout
+            && Duration::from_millis(age_millis) >= timeout
+        {
+            return Err(CaptureError::Expired {
+                age: Duration::from_millis(age_millis),
+                timeout,
+            });
+        }
         let timestamp = event.given_timestamp().unwrap_or(wall);
         parts.events.encode(&event, uuid, timestamp, &mut out.bytes);
         out.uuid = uuid;
+        out.age_millis = age_millis;
         let size = out.bytes.len();
         if size > parts.max_event_bytes {
             return Err(CaptureError::TooLarge {
@@ -128,6 +146,7 @@ impl Encoded {
         Encoded {
             uuid: Uuid::nil(),
             bytes: Vec::with_capacity(capacity),
+            age_millis: 0,
         }
     }
 
@@ -139,12 +158,19 @@ impl Encoded {
         Encoded {
             uuid: Uuid::nil(),
             bytes,
+            age_millis: 0,
         }
     }
 
     /// The uuid of the event last encoded into it.
     pub fn uuid(&self) -> Uuid {
         self.uuid
+    }
+
+    /// How long ago an earlier run first captured it
+    /// ([`Event::first_captured`]): zero for a new event.
+    pub fn age(&self) -> Duration {
+        Duration::from_millis(self.age_millis)
     }
 
     /// The encoded JSON object.

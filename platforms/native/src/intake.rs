@@ -35,13 +35,14 @@ const MIN_SPARES: usize = 64;
 
 /// The reasons a capture can be refused on its own thread, in the order
 /// of [`Intake::refused`]'s counters.
-const REFUSALS: [DropReason; 6] = [
+const REFUSALS: [DropReason; 7] = [
     DropReason::InvalidEvent,
     DropReason::TooLarge,
     DropReason::QueueFull,
     DropReason::ShutDown,
     DropReason::BeforeSend,
     DropReason::BeforeSendPanicked,
+    DropReason::Expired,
 ];
 
 pub(crate) struct Intake {
