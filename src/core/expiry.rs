@@ -23,9 +23,7 @@ impl Core {
 
     /// When the next event not in flight expires, if any.
     pub(super) fn next_expiry(&self) -> Option<Instant> {
-        if self.config.event_timeout.is_none() {
-            return None;
-        }
+        self.config.event_timeout?;
         let batches = self.retrying.iter().map(Batch::expires_at);
         batches.chain(self.queue.next_expiry()).min()
     }
