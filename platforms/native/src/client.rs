@@ -13,6 +13,7 @@ use tidings::{
 };
 
 use crate::builder::Builder;
+use crate::receipts::Receipt;
 use crate::shared::{Locked, Settled, Shared};
 use crate::waiter::Waiter;
 
@@ -82,14 +83,45 @@ impl Client {
     /// before-send hook). Never waits: it encodes on the calling thread and
     /// hands the bytes to the worker without taking the client's lock.
     pub fn capture(&self, event: Event) -> Result<Uuid, CaptureError> {
+        self.capture_as(event, false).map(|(uuid, _)| uuid)
+    }
+
+    /// [`Client::capture`] with a [`Receipt`] for the event's fate:
+    /// delivered, or dropped with its reason. Only events captured this way
+    /// are tracked, so asking for some events (billing) does not slow the
+    /// others. A refused event gets no receipt: the error is its fate.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tidings_native::{Client, Config, DropReason, Event, Fate, HttpResponse};
+    /// let client = Client::builder(Config::new("phc_key", "https://ingest.example.com"))
+    ///     .transport(|_request| Ok(HttpResponse::new(400)))
+    ///     .build()?;
+    /// let receipt = client.capture_with_receipt(Event::new("invoice_paid", "tenant-7"))?;
+    /// client.flush(Duration::from_secs(1));
+    /// assert_eq!(receipt.fate(), Fate::Dropped(DropReason::Rejected(400)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capture_with_receipt(&self, event: Event) -> Result<Receipt, CaptureError> {
+        self.capture_as(event, true).map(with_receipt)
+    }
+
+    /// `capture`, with a receipt registered before the worker can see the
+    /// event when `receipt` is set (constant at each call site).
+    #[inline(always)]
+    fn capture_as(
+        &self,
+        event: Event,
+        receipt: bool,
+    ) -> Result<(Uuid, Option<Receipt>), CaptureError> {
         let now = self.shared.clock.now();
         let intake = &self.shared.intake;
         let result = match self.encode(now, event) {
             Ok(encoded) => match intake.budget.reserve(encoded.len()) {
-                Ok(()) => Ok(self.stage(now, encoded)),
+                Ok(()) => Ok(self.stage(now, encoded, receipt)),
                 Err(CaptureError::QueueFull { .. }) if self.drop_oldest => {
                     // Counted by the core, which decides what to evict.
-                    let admitted = self.admit_evicting(now, encoded);
+                    let admitted = self.admit_evicting(now, encoded, receipt);
                     self.shared.captured(now.monotonic);
                     return admitted;
                 }
@@ -121,6 +153,28 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capture_blocking(&self, event: Event, timeout: Duration) -> Result<Uuid, CaptureError> {
+        self.capture_blocking_as(event, timeout, false)
+            .map(|(uuid, _)| uuid)
+    }
+
+    /// [`Client::capture_blocking`] with a [`Receipt`] (see
+    /// [`Client::capture_with_receipt`]): for an import that must prove
+    /// what arrived (`tidings send --receipts`).
+    pub fn capture_blocking_with_receipt(
+        &self,
+        event: Event,
+        timeout: Duration,
+    ) -> Result<Receipt, CaptureError> {
+        self.capture_blocking_as(event, timeout, true)
+            .map(with_receipt)
+    }
+
+    fn capture_blocking_as(
+        &self,
+        event: Event,
+        timeout: Duration,
+        receipt: bool,
+    ) -> Result<(Uuid, Option<Receipt>), CaptureError> {
         let now = self.shared.clock.now();
         let intake = &self.shared.intake;
         let result = self.encode(now, event).and_then(|encoded| {
@@ -136,7 +190,7 @@ impl Client {
                 other => other,
             };
             match reserved {
-                Ok(()) => Ok(self.stage(now, encoded)),
+                Ok(()) => Ok(self.stage(now, encoded, receipt)),
                 Err(refused) => {
                     intake.recycle(encoded);
                     Err(refused)
@@ -164,8 +218,12 @@ impl Client {
     }
 
     /// Hands an event with reserved room to the worker.
-    fn stage(&self, now: Now, encoded: Encoded) -> Uuid {
+    /// A receipt, when asked for, is registered first: the worker cannot
+    /// resolve the event before it is staged.
+    #[inline(always)]
+    fn stage(&self, now: Now, encoded: Encoded, receipt: bool) -> (Uuid, Option<Receipt>) {
         let uuid = encoded.uuid();
+        let receipt = receipt.then(|| self.shared.receipts.register(uuid));
         if let Err(encoded) = self.shared.intake.stage(encoded) {
             // The staging queue is full (the worker is behind): admit it
             // here, ahead of what is staged.
@@ -177,14 +235,29 @@ impl Client {
                 .admitted(&state.core, 1, encoded.len());
             self.shared.intake.recycle(encoded);
         }
-        uuid
+        (uuid, receipt)
     }
 
     /// `DropOldest` with a full budget: the core evicts the oldest queued
     /// events (or refuses, if evicting cannot make room), under the lock.
-    fn admit_evicting(&self, now: Now, encoded: Encoded) -> Result<Uuid, CaptureError> {
+    fn admit_evicting(
+        &self,
+        now: Now,
+        encoded: Encoded,
+        receipt: bool,
+    ) -> Result<(Uuid, Option<Receipt>), CaptureError> {
         let mut state = self.shared.lock_absorbed(now);
-        let admitted = state.core.admit(now, &encoded);
+        let receipts = &self.shared.receipts;
+        let receipt = receipt.then(|| receipts.register(encoded.uuid()));
+        let admitted = match state.core.admit(now, &encoded) {
+            Ok(uuid) => Ok((uuid, receipt)),
+            Err(refused) => {
+                if let Some(receipt) = receipt {
+                    receipts.withdraw(receipt);
+                }
+                Err(refused)
+            }
+        };
         self.shared.intake.recycle(encoded);
         let mut settled = Settled::default();
         state.drain_notices(&mut settled);
@@ -194,7 +267,7 @@ impl Client {
     }
 
     /// Counts a refusal for the core and wakes the worker if it should look.
-    fn captured(&self, now: Now, result: Result<Uuid, CaptureError>) -> Result<Uuid, CaptureError> {
+    fn captured<T>(&self, now: Now, result: Result<T, CaptureError>) -> Result<T, CaptureError> {
         if let Err(refused) = &result
             && !self.shared.intake.refuse(refused)
         {
@@ -369,6 +442,11 @@ impl Client {
             let _ = handle.join();
         }
     }
+}
+
+/// The receipt of a capture that asked for one.
+fn with_receipt((_, receipt): (Uuid, Option<Receipt>)) -> Receipt {
+    receipt.expect("a capture asked for a receipt registers one")
 }
 
 /// What a flush reports when its answer never came: what is still pending

@@ -134,6 +134,7 @@ mod intake;
 mod metering;
 mod oneshot;
 mod pool;
+mod receipts;
 mod shared;
 mod telemetry;
 mod transport;
@@ -142,6 +143,7 @@ mod worker;
 
 pub use crate::builder::Builder;
 pub use crate::client::{Client, DEFAULT_DROP_TIMEOUT};
+pub use crate::receipts::Receipt;
 #[cfg(feature = "ureq")]
 pub use crate::transport::UreqTransport;
 pub use crate::transport::{HttpRequest, HttpResponse, Transport};
@@ -149,7 +151,7 @@ pub use crate::transport::{HttpRequest, HttpResponse, Transport};
 /// The core, for what this crate does not re-export.
 pub use tidings;
 pub use tidings::{
-    ApiKey, CaptureError, Config, ConfigError, DropReason, Event, EventOptions, FlushOutcome,
+    ApiKey, CaptureError, Config, ConfigError, DropReason, Event, EventOptions, Fate, FlushOutcome,
     FlushedMetric, LibInfo, MeterError, MetricKind, Notice, OverflowPolicy, Protocol, RequestId,
     RetryPolicy, ShutdownOutcome, Stats, TransportError, Uuid, WallTime,
 };

@@ -17,6 +17,7 @@ use tidings::{
 
 use crate::clock::Clock;
 use crate::intake::{ABSORB_CHUNK, Intake};
+use crate::receipts::{self, Receipts, Resolutions};
 use crate::waiter::Waiter;
 
 /// A thread-wake parameter, not a batching decision (batches wait as the
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub inbox: Sender<Msg>,
     /// What captures use instead of the lock.
     pub intake: Intake,
+    /// Receipts asked for and not yet resolved.
+    pub receipts: Receipts,
     /// When the worker wakes by itself next, in nanoseconds on the
     /// client's clock ([`AWAKE`], [`UNTIL_TOLD`]).
     sleeps_until: AtomicU64,
@@ -138,6 +141,15 @@ impl DerefMut for Locked<'_> {
     }
 }
 
+impl Locked<'_> {
+    /// Drains the core's notices into `out`, to act on once the lock is
+    /// released. Any thread holding the lock may call it.
+    pub(crate) fn drain_notices(&mut self, out: &mut Settled) {
+        let receipts = &self.shared.receipts;
+        self.guard.drain_notices_into(receipts, out);
+    }
+}
+
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         self.shared.intake.budget.publish(&self.guard.core);
@@ -159,6 +171,7 @@ impl Shared {
                 on_notice,
             }),
             clock: Clock::start(),
+            receipts: Receipts::default(),
             inbox,
             sleeps_until: AtomicU64::new(AWAKE),
             wake_sent: AtomicBool::new(false),
@@ -305,10 +318,9 @@ fn nanos_of(d: Duration) -> u64 {
 }
 
 impl State {
-    /// Drains the core's notices into `out`, to act on once the lock is
-    /// released. Any thread holding the lock may call it.
-    pub(crate) fn drain_notices(&mut self, out: &mut Settled) {
+    fn drain_notices_into(&mut self, receipts: &Receipts, out: &mut Settled) {
         while let Some(notice) = self.core.poll_notice() {
+            receipts.take_resolved(&notice, &mut out.receipts);
             if let Some(hook) = &self.on_notice {
                 out.hook.get_or_insert_with(|| hook.clone());
                 out.notices.push(notice.clone());
@@ -337,6 +349,7 @@ pub(crate) struct Settled {
     log_lines: Vec<String>,
     hook: Option<NoticeHook>,
     notices: Vec<Notice>,
+    receipts: Resolutions,
     flushes: Vec<(Waiter<FlushOutcome>, FlushOutcome)>,
     shutdowns: Vec<(Waiter<ShutdownOutcome>, ShutdownOutcome)>,
 }
@@ -348,8 +361,9 @@ impl Settled {
         for line in self.log_lines.drain(..) {
             log::warn!("{line}");
         }
-        // Before the waiters: a caller released by `flush` has seen every
-        // notice of what it flushed.
+        // Before the waiters: a caller released by `flush` finds the
+        // receipts of what it flushed resolved and has seen every notice.
+        receipts::settle(&mut self.receipts);
         if let Some(hook) = &self.hook {
             for notice in self.notices.drain(..) {
                 hook.call(&notice);
