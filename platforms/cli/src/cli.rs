@@ -162,6 +162,9 @@ struct SendArgs {
     /// Keep a checkpoint of acknowledged lines here; rerun with the same file to continue.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Write one JSON line per input line here with its fate: delivered, dropped (with the reason), skipped, already_sent.
+    #[arg(long, value_name = "FILE")]
+    receipts: Option<PathBuf>,
     /// Print the report as one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -342,6 +345,7 @@ fn run_send(args: SendArgs) -> i32 {
         },
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         resume: args.resume,
+        receipts: args.receipts,
         progress: !args.json,
         timeout: Duration::from_secs(args.timeout_secs),
     };

@@ -324,3 +324,119 @@ fn plain_http_to_a_private_host_needs_allow_insecure_http() {
     assert_eq!(report["dropped_total"], 3, "{report}");
     assert!(report["requests"].as_u64() >= Some(1), "{report}");
 }
+
+/// The receipts file of a run, by line number.
+fn read_receipts(path: &Path) -> std::collections::BTreeMap<u64, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut by_line = std::collections::BTreeMap::new();
+    for row in text.lines() {
+        let value: Value = serde_json::from_str(row).unwrap();
+        let line = value["line"].as_u64().unwrap();
+        assert!(by_line.insert(line, value).is_none(), "line {line} twice");
+    }
+    by_line
+}
+
+#[test]
+fn receipts_give_every_input_line_its_fate() {
+    let dir = temp_dir("receipts");
+    let input = dir.join("events.ndjson");
+    let receipts = dir.join("receipts.ndjson");
+    write_events(&input, 40, Some(10)); // lines 10, 20, 30, 40 malformed
+    // Line 41: larger than the client's largest event, refused at capture.
+    let huge = "x".repeat(1_100_000);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    writeln!(
+        f,
+        r#"{{"event":"big","distinct_id":"u","properties":{{"blob":"{huge}"}}}}"#
+    )
+    .unwrap();
+    drop(f);
+    let collector = Collector::start(CollectorOptions::default()).unwrap();
+    let out = tidings()
+        .args(["send", input.to_str().unwrap(), "--host", &collector.url()])
+        .args([
+            "--api-key",
+            "phc_k",
+            "--json",
+            "--receipts",
+            receipts.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_line = read_receipts(&receipts);
+    assert_eq!(by_line.len(), 41, "one receipt per input line");
+    let stored = collector.store().uuids().unwrap();
+    for (line, receipt) in &by_line {
+        match line {
+            10 | 20 | 30 | 40 => {
+                assert_eq!(receipt["status"], "skipped", "{receipt}");
+                assert!(
+                    receipt["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("not valid JSON"),
+                    "{receipt}"
+                );
+            }
+            41 => {
+                assert_eq!(receipt["status"], "dropped", "{receipt}");
+                assert_eq!(receipt["reason"], "too_large", "{receipt}");
+            }
+            _ => {
+                assert_eq!(receipt["status"], "delivered", "{receipt}");
+                assert!(
+                    stored.contains(receipt["uuid"].as_str().unwrap()),
+                    "{receipt}"
+                );
+            }
+        }
+    }
+    assert_eq!(stored.len(), 36);
+}
+
+#[test]
+fn receipts_say_why_events_the_endpoint_never_took_were_dropped() {
+    let dir = temp_dir("receipts-dropped");
+    let input = dir.join("events.ndjson");
+    let receipts = dir.join("receipts.ndjson");
+    write_events(&input, 30, None);
+    let collector = Collector::start(CollectorOptions {
+        faults: tidings_cli::collect::Faults {
+            fail_first: 1_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let out = tidings()
+        .args(["send", input.to_str().unwrap(), "--host", &collector.url()])
+        .args([
+            "--api-key",
+            "phc_k",
+            "--json",
+            "--max-attempts",
+            "2",
+            "--initial-backoff-ms",
+            "10",
+        ])
+        .args(["--receipts", receipts.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let by_line = read_receipts(&receipts);
+    assert_eq!(by_line.len(), 30);
+    for receipt in by_line.values() {
+        assert_eq!(receipt["status"], "dropped", "{receipt}");
+        assert_eq!(receipt["reason"], "retries_exhausted", "{receipt}");
+    }
+}

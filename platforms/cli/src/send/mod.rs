@@ -10,6 +10,7 @@
 mod checkpoint;
 mod line;
 mod reader;
+mod receipts;
 mod redact;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,11 +21,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tidings::{CaptureError, Config, Notice, Protocol, RetryPolicy, Uuid};
+use tidings::{CaptureError, Config, Fate, Protocol, RetryPolicy, Uuid};
 use tidings_native::Client;
 
 use checkpoint::{LineState, PrefixCheck, PrefixVerdict};
 use reader::{Content, LineDigest, LineReader};
+use receipts::ReceiptLog;
 use redact::Redactor;
 
 pub use checkpoint::Checkpoint;
@@ -64,6 +66,8 @@ pub struct SendOptions {
     pub request_timeout: Duration,
     /// Checkpoint file for `--resume`.
     pub resume: Option<PathBuf>,
+    /// `--receipts FILE`: one line per input line with its fate.
+    pub receipts: Option<PathBuf>,
     pub progress: bool,
     /// How long to wait for delivery after the last line.
     pub timeout: Duration,
@@ -133,6 +137,7 @@ struct Progress {
     /// The line each captured event came from, and that line's hash.
     line_of: HashMap<Uuid, (u64, LineDigest)>,
     checkpoint: Checkpoint,
+    receipts: Option<ReceiptLog>,
 }
 
 /// Why reading stopped before the end of the input.
@@ -150,9 +155,14 @@ pub fn run(options: &SendOptions) -> Result<SendReport, String> {
         None => Checkpoint::new(&options.input),
     };
     let prefix = PrefixCheck::new(&checkpoint);
+    let receipts = match &options.receipts {
+        Some(path) => Some(ReceiptLog::create(path)?),
+        None => None,
+    };
     let progress = Arc::new(Mutex::new(Progress {
         line_of: HashMap::new(),
         checkpoint,
+        receipts,
     }));
     let client = build_client(options, progress.clone())?;
     let input: Box<dyn BufRead> = if options.input == "-" {
@@ -184,6 +194,7 @@ pub fn run(options: &SendOptions) -> Result<SendReport, String> {
     client.flush(options.timeout);
     client.shutdown(Duration::from_secs(5));
     save(options, &progress)?;
+    finish_receipts(options, &progress)?;
     bar.finish_and_clear();
     let stats = client.stats();
     let seconds = started.elapsed().as_secs_f64();
@@ -264,6 +275,9 @@ impl Import<'_> {
             report.lines += 1;
             if state == LineState::Sent {
                 report.already_sent += 1;
+                if let Some(log) = &mut lock(self.progress).receipts {
+                    log.already_sent(number);
+                }
                 continue;
             }
             let parsed = match &line.content {
@@ -283,12 +297,19 @@ impl Import<'_> {
                         );
                     });
                     report.malformed += 1;
+                    if let Some(log) = &mut lock(self.progress).receipts {
+                        log.skipped(number, &why);
+                    }
                 }
                 (_, Err(why)) => {
                     self.bar
                         .suspend(|| eprintln!("line {number}: {why} (skipped)"));
                     report.malformed += 1;
-                    lock(self.progress).checkpoint.skip(number, line.digest);
+                    let mut p = lock(self.progress);
+                    p.checkpoint.skip(number, line.digest);
+                    if let Some(log) = &mut p.receipts {
+                        log.skipped(number, &why);
+                    }
                 }
                 (_, Ok(event)) => {
                     self.capture(number, line.digest, event);
@@ -332,6 +353,9 @@ impl Import<'_> {
             CaptureError::TooLarge { .. } | CaptureError::InvalidEvent(_)
         ) {
             p.checkpoint.skip(number, digest);
+        }
+        if let Some(log) = &mut p.receipts {
+            log.refused(number, uuid, &e.reason().to_string());
         }
         drop(p);
         self.bar
@@ -389,23 +413,23 @@ fn build_client(options: &SendOptions, progress: Arc<Mutex<Progress>>) -> Result
     config.request_timeout = options.request_timeout;
     let insecure_host = config.insecure_http_host().map(str::to_owned);
     let client = Client::builder(config)
-        .on_notice(move |notice| match notice {
-            Notice::Delivered { uuids, .. } => {
-                let mut p = lock(&progress);
-                for uuid in uuids {
-                    if let Some((line, digest)) = p.line_of.remove(uuid) {
-                        p.checkpoint.ack(line, digest);
-                    }
+        .on_notice(move |notice| {
+            let Some((fate, uuids)) = notice.resolved() else {
+                return;
+            };
+            let p = &mut *lock(&progress);
+            for uuid in uuids {
+                let Some((line, digest)) = p.line_of.remove(uuid) else {
+                    continue;
+                };
+                // Dropped lines are not recorded: a resume sends them again.
+                if fate == Fate::Delivered {
+                    p.checkpoint.ack(line, digest);
+                }
+                if let Some(log) = &mut p.receipts {
+                    log.fate(line, *uuid, fate);
                 }
             }
-            // Not sent: a resume sends these lines again.
-            Notice::Dropped { uuids, .. } => {
-                let mut p = lock(&progress);
-                for uuid in uuids {
-                    p.line_of.remove(uuid);
-                }
-            }
-            _ => {}
         })
         .build()
         // The core names its field; here the flag that sets it.
@@ -431,6 +455,23 @@ fn save(options: &SendOptions, progress: &Mutex<Progress>) -> Result<(), String>
         Some(path) => lock(progress).checkpoint.save(path),
         None => Ok(()),
     }
+}
+
+/// Writes a `pending` receipt for what is still unresolved (nothing, once
+/// the shutdown has passed its deadline) and closes the file.
+fn finish_receipts(options: &SendOptions, progress: &Mutex<Progress>) -> Result<(), String> {
+    let (Some(path), p) = (&options.receipts, &mut *lock(progress)) else {
+        return Ok(());
+    };
+    let Some(log) = &mut p.receipts else {
+        return Ok(());
+    };
+    let mut left: Vec<_> = p.line_of.iter().map(|(u, (line, _))| (*line, *u)).collect();
+    left.sort_unstable();
+    for (line, uuid) in left {
+        log.fate(line, uuid, Fate::Pending);
+    }
+    log.finish(path)
 }
 
 fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
