@@ -132,6 +132,7 @@ fn run_suite(args: &[String]) {
         Scenario::Memory,
         Scenario::Burst,
         Scenario::Overflow,
+        Scenario::Receipts,
     ]
     .into_iter()
     .filter(|s| wanted(s.name()))

@@ -19,7 +19,7 @@ pub fn run(scenario: Scenario, url: &str, events: u64) -> ! {
     let mut builder = ClientOptionsBuilder::default();
     builder.api_key(API_KEY.to_owned()).host(url.to_owned());
     match scenario {
-        Scenario::Equal | Scenario::Gzip => {
+        Scenario::Equal | Scenario::Gzip | Scenario::Receipts => {
             builder
                 .flush_at(1000)
                 .max_batch_size(1000)

@@ -521,6 +521,10 @@ pub fn markdown(r: &Results<'_>, dir: &Path) -> String {
             "## 2c. End to end, the sink holds every answer 20 ms, defaults (posthog-rs queue raised to hold the run)",
         ),
         ("gzip", "## 3. gzip on, equal batches of 1,000"),
+        (
+            "receipts",
+            "## 3b. Receipts: equal batches of 1,000, a receipt for every Tidings event (posthog-rs: the same run without; compare Tidings with 2b)",
+        ),
     ];
     for (name, title) in titles {
         if let Some(p) = pair(r.end_to_end, name) {

@@ -27,10 +27,13 @@ pub enum Scenario {
     /// A burst of 100,000 events into a queue of 10,000 (posthog-rs's
     /// default) with 20 ms answers: how each side reports what it drops.
     Overflow,
+    /// As `Equal`, with a receipt asked for every Tidings event (posthog-rs
+    /// has none: it runs `Equal` again as the same-run reference).
+    Receipts,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Defaults,
         Scenario::Equal,
         Scenario::Delay20,
@@ -38,6 +41,7 @@ impl Scenario {
         Scenario::Memory,
         Scenario::Burst,
         Scenario::Overflow,
+        Scenario::Receipts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Scenario {
             Scenario::Memory => "memory",
             Scenario::Burst => "burst",
             Scenario::Overflow => "overflow",
+            Scenario::Receipts => "receipts",
         }
     }
 
@@ -58,7 +63,7 @@ impl Scenario {
 
     /// Batches of 1,000 and a queue that holds everything.
     pub fn equal_batches(self) -> bool {
-        matches!(self, Scenario::Equal | Scenario::Gzip)
+        matches!(self, Scenario::Equal | Scenario::Gzip | Scenario::Receipts)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tidings_native::{Client, Config};
+use tidings_native::{Client, Config, Fate};
 
 use crate::event::{API_KEY, tidings_event};
 use crate::measure::{self, mono_ns};
@@ -31,12 +31,24 @@ pub fn run(scenario: Scenario, url: &str, events: u64) -> ! {
         events,
         ..Default::default()
     };
-    side::capture_loop(&mut report, tidings_event, |event| {
-        client
-            .capture(event)
-            .map(|_| ())
-            .map_err(|e| e.reason().to_string())
-    });
+    let mut receipts = Vec::new();
+    if scenario == Scenario::Receipts {
+        receipts.reserve(events as usize);
+        side::capture_loop(&mut report, tidings_event, |event| {
+            let receipt = client
+                .capture_with_receipt(event)
+                .map_err(|e| e.reason().to_string())?;
+            receipts.push(receipt);
+            Ok(())
+        });
+    } else {
+        side::capture_loop(&mut report, tidings_event, |event| {
+            client
+                .capture(event)
+                .map(|_| ())
+                .map_err(|e| e.reason().to_string())
+        });
+    }
     if scenario == Scenario::Memory {
         std::thread::sleep(SETTLE);
         report.rss_after = measure::rss_bytes();
@@ -47,6 +59,10 @@ pub fn run(scenario: Scenario, url: &str, events: u64) -> ! {
     } else {
         let outcome = client.flush(Duration::from_secs(120));
         report.outcome = format!("{outcome:?}");
+        if !receipts.is_empty() {
+            let delivered = receipts.iter().filter(|r| r.fate() == Fate::Delivered).count();
+            report.outcome += &format!(", receipts delivered {delivered} of {}", receipts.len());
+        }
     }
     report.t_done_ns = mono_ns();
     let stats = client.stats();

@@ -253,7 +253,7 @@ impl Client {
             Ok(uuid) => Ok((uuid, receipt)),
             Err(refused) => {
                 if let Some(receipt) = receipt {
-                    receipts.withdraw(receipt);
+                    state.receipts.withdraw(receipts, receipt);
                 }
                 Err(refused)
             }

@@ -1,17 +1,19 @@
 //! Per-event receipts: what became of one event, for the events a caller
-//! asked about (billing, say) and no others. A capture that asks registers
-//! its uuid before the worker can see the event; the thread that drains the
-//! core's notices resolves it, off the core's lock. While no receipt is
-//! outstanding, draining costs one atomic load per notice.
+//! asked about (billing, say) and no others. A capture that asks queues
+//! its receipt (lock-free) before it stages the event; whoever drains the
+//! core's notices moves queued receipts into the book kept with the core,
+//! finds the ones a notice resolves and sets them off the core's lock.
+//! While no receipt is outstanding, a notice costs two atomic loads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crossbeam_queue::SegQueue;
 use tidings::{Fate, Notice, Uuid};
 
 /// The fate of one accepted event, from
@@ -123,22 +125,14 @@ impl std::fmt::Debug for Receipt {
     }
 }
 
-/// The receipts not yet resolved, by uuid (several for a uuid the caller
-/// gave more than one event: resolved in capture order).
+/// Receipts registered by captures and not yet in the [`Book`]: a
+/// lock-free queue, so asking for a receipt never waits for the worker.
 #[derive(Default)]
 pub(crate) struct Receipts {
-    outstanding: AtomicUsize,
-    slots: Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>,
+    arriving: SegQueue<(Uuid, Arc<Slot>)>,
 }
 
-/// Receipts a drain resolved, to set once the core's lock is released.
-pub(crate) type Resolutions = Vec<(Arc<Slot>, Fate)>;
-
 impl Receipts {
-    fn slots(&self) -> MutexGuard<'_, HashMap<Uuid, Vec<Arc<Slot>>>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A receipt for an event about to be handed to the worker.
     pub(crate) fn register(&self, uuid: Uuid) -> Receipt {
         let slot = Arc::new(Slot {
@@ -148,49 +142,119 @@ impl Receipts {
             }),
             resolved: Condvar::new(),
         });
-        self.slots()
-            .entry(uuid)
-            .or_default()
-            .push(Arc::clone(&slot));
-        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        self.arriving.push((uuid, Arc::clone(&slot)));
         Receipt { uuid, slot }
     }
+}
 
-    /// Withdraws a receipt whose event was refused after all.
-    pub(crate) fn withdraw(&self, receipt: Receipt) {
-        let mut slots = self.slots();
-        if let Some(list) = slots.get_mut(&receipt.uuid)
-            && let Some(at) = list.iter().position(|s| Arc::ptr_eq(s, &receipt.slot))
-        {
-            list.remove(at);
-            if list.is_empty() {
-                slots.remove(&receipt.uuid);
-            }
-            self.outstanding.fetch_sub(1, Ordering::SeqCst);
+/// The receipts not yet resolved, by uuid; kept with the core, under its
+/// lock. A uuid the caller gave several events has several, resolved in
+/// capture order.
+#[derive(Default)]
+pub(crate) struct Book {
+    slots: HashMap<Uuid, Waiting, BuildHasherDefault<UuidHasher>>,
+}
+
+enum Waiting {
+    One(Arc<Slot>),
+    Many(VecDeque<Arc<Slot>>),
+}
+
+/// Receipts a drain resolved, to set once the core's lock is released.
+pub(crate) type Resolutions = Vec<(Arc<Slot>, Fate)>;
+
+impl Book {
+    /// Moves what captures registered into the book. Every event the core
+    /// can name was staged after its receipt was queued, so after this the
+    /// book holds the receipt of every event in the core.
+    fn take_arriving(&mut self, receipts: &Receipts) {
+        while let Some((uuid, slot)) = receipts.arriving.pop() {
+            match self.slots.remove(&uuid) {
+                None => self.slots.insert(uuid, Waiting::One(slot)),
+                Some(Waiting::One(first)) => self
+                    .slots
+                    .insert(uuid, Waiting::Many(VecDeque::from([first, slot]))),
+                Some(Waiting::Many(mut all)) => {
+                    all.push_back(slot);
+                    self.slots.insert(uuid, Waiting::Many(all))
+                }
+            };
         }
     }
 
     /// Takes the receipts `notice` resolves into `out`.
-    pub(crate) fn take_resolved(&self, notice: &Notice, out: &mut Resolutions) {
-        if self.outstanding.load(Ordering::SeqCst) == 0 {
+    pub(crate) fn take_resolved(
+        &mut self,
+        receipts: &Receipts,
+        notice: &Notice,
+        out: &mut Resolutions,
+    ) {
+        if self.slots.is_empty() && receipts.arriving.is_empty() {
             return;
         }
         let Some((fate, uuids)) = notice.resolved() else {
             return;
         };
-        let mut slots = self.slots();
-        let mut taken = 0;
+        self.take_arriving(receipts);
         for uuid in uuids {
-            let Some(list) = slots.get_mut(uuid) else {
-                continue;
-            };
-            out.push((list.remove(0), fate));
-            taken += 1;
-            if list.is_empty() {
-                slots.remove(uuid);
+            if let Some(slot) = self.take(uuid) {
+                out.push((slot, fate));
             }
         }
-        self.outstanding.fetch_sub(taken, Ordering::SeqCst);
+    }
+
+    /// The oldest receipt waiting for `uuid`.
+    fn take(&mut self, uuid: &Uuid) -> Option<Arc<Slot>> {
+        match self.slots.get_mut(uuid)? {
+            Waiting::One(_) => match self.slots.remove(uuid) {
+                Some(Waiting::One(slot)) => Some(slot),
+                _ => None,
+            },
+            Waiting::Many(all) => {
+                let slot = all.pop_front();
+                if all.is_empty() {
+                    self.slots.remove(uuid);
+                }
+                slot
+            }
+        }
+    }
+
+    /// Withdraws a receipt whose event was refused after all.
+    pub(crate) fn withdraw(&mut self, receipts: &Receipts, receipt: Receipt) {
+        self.take_arriving(receipts);
+        let Some(waiting) = self.slots.get_mut(&receipt.uuid) else {
+            return;
+        };
+        let emptied = match waiting {
+            Waiting::One(slot) => Arc::ptr_eq(slot, &receipt.slot),
+            Waiting::Many(all) => {
+                all.retain(|s| !Arc::ptr_eq(s, &receipt.slot));
+                all.is_empty()
+            }
+        };
+        if emptied {
+            self.slots.remove(&receipt.uuid);
+        }
+    }
+}
+
+/// Uuids are mostly random already: two multiplies spread the rest (small
+/// numbers a caller chose) over the table, far cheaper than SipHash.
+#[derive(Default)]
+pub(crate) struct UuidHasher(u64);
+
+impl Hasher for UuidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use tidings::{
 
 use crate::clock::Clock;
 use crate::intake::{ABSORB_CHUNK, Intake};
-use crate::receipts::{self, Receipts, Resolutions};
+use crate::receipts::{self, Book, Receipts, Resolutions};
 use crate::waiter::Waiter;
 
 /// A thread-wake parameter, not a batching decision (batches wait as the
@@ -96,7 +96,7 @@ pub(crate) struct Shared {
     pub inbox: Sender<Msg>,
     /// What captures use instead of the lock.
     pub intake: Intake,
-    /// Receipts asked for and not yet resolved.
+    /// Receipts asked for, on their way to [`State::receipts`].
     pub receipts: Receipts,
     /// When the worker wakes by itself next, in nanoseconds on the
     /// client's clock ([`AWAKE`], [`UNTIL_TOLD`]).
@@ -118,6 +118,8 @@ pub(crate) struct State {
     pub worker_exited: bool,
     /// The user's notice callback ([`crate::Builder::on_notice`]).
     pub on_notice: Option<NoticeHook>,
+    /// Receipts of events in the core.
+    pub receipts: Book,
 }
 
 /// The locked state. Releasing it publishes what the core holds to the
@@ -169,6 +171,7 @@ impl Shared {
                 shutdown_waiters: Vec::new(),
                 worker_exited: false,
                 on_notice,
+                receipts: Book::default(),
             }),
             clock: Clock::start(),
             receipts: Receipts::default(),
@@ -320,7 +323,8 @@ fn nanos_of(d: Duration) -> u64 {
 impl State {
     fn drain_notices_into(&mut self, receipts: &Receipts, out: &mut Settled) {
         while let Some(notice) = self.core.poll_notice() {
-            receipts.take_resolved(&notice, &mut out.receipts);
+            self.receipts
+                .take_resolved(receipts, &notice, &mut out.receipts);
             if let Some(hook) = &self.on_notice {
                 out.hook.get_or_insert_with(|| hook.clone());
                 out.notices.push(notice.clone());
