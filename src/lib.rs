@@ -71,12 +71,15 @@ mod wire;
 
 pub use crate::config::{
     ApiKey, BeforeSend, Config, ConfigError, LibInfo, OverflowPolicy, Protocol, RetryPolicy,
+    SpillLimits,
 };
+#[cfg(feature = "windows")]
+pub use crate::core::Spill;
 pub use crate::core::{CaptureError, Core, Deadline, DeadlineReason, FlushedMetric};
 pub use crate::event::{Event, EventOptions};
 pub use crate::metering::{MeterError, MetricKind};
 pub use crate::notice::{
-    Fate, FlushId, FlushOutcome, Notice, ShutdownOutcome, WindowId, WindowOutcome,
+    Fate, FlushId, FlushOutcome, Notice, ShutdownOutcome, SpillId, WindowId, WindowOutcome,
 };
 pub use crate::stats::{DropCounts, DropReason, Stats};
 pub use crate::time::{Instant, Now, WallTime};

@@ -37,6 +37,22 @@ impl WindowId {
     }
 }
 
+/// Identifies one spill ([`crate::Core::poll_spill`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpillId(pub(crate) u64);
+
+impl SpillId {
+    /// A number for this id, unique per core.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id behind a number from [`SpillId::as_u64`].
+    pub fn from_u64(n: u64) -> Self {
+        SpillId(n)
+    }
+}
+
 /// How a delivery window ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowOutcome {
@@ -99,6 +115,9 @@ pub enum Notice {
         count: u64,
         interval: Duration,
     },
+    /// These events went to the durable queue in spill `id`
+    /// ([`crate::Core::spilled`] confirmed it).
+    Spilled { id: SpillId, uuids: Vec<Uuid> },
     /// A flush barrier resolved.
     FlushDone { id: FlushId, outcome: FlushOutcome },
     /// The shutdown finished; the core will do nothing more.
@@ -112,6 +131,7 @@ pub enum Notice {
 
 /// What became of one accepted event: a receipt's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Fate {
     /// Not resolved yet (only ever an answer to a poll).
     Pending,
@@ -119,6 +139,9 @@ pub enum Fate {
     Delivered,
     /// Dropped, for this reason.
     Dropped(DropReason),
+    /// Handed to a durable queue that delivers it later
+    /// ([`crate::Config::spill`]).
+    Spilled,
 }
 
 impl Fate {
@@ -141,6 +164,7 @@ impl Notice {
         match self {
             Notice::Delivered { uuids, .. } => Some((Fate::Delivered, uuids)),
             Notice::Dropped { reason, uuids } => Some((Fate::Dropped(*reason), uuids)),
+            Notice::Spilled { uuids, .. } => Some((Fate::Spilled, uuids)),
             _ => None,
         }
     }

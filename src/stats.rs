@@ -36,6 +36,9 @@ pub enum DropReason {
     /// waiting to retry, paused, or persisted across reloads), or back
     /// from an unsuccessful request after it.
     Expired,
+    /// To be spilled to a durable queue ([`crate::Config::spill`]), but
+    /// the adapter's send to the queue failed.
+    SpillFailed,
 }
 
 impl fmt::Display for DropReason {
@@ -54,6 +57,7 @@ impl fmt::Display for DropReason {
             DropReason::ServerLimited => f.write_str("server_limited"),
             DropReason::DrainBudget => f.write_str("drain_budget"),
             DropReason::Expired => f.write_str("expired"),
+            DropReason::SpillFailed => f.write_str("spill_failed"),
         }
     }
 }
@@ -66,6 +70,9 @@ pub struct Stats {
     pub captured: u64,
     /// Acknowledged by the server.
     pub delivered: u64,
+    /// Handed to a durable queue ([`crate::Config::spill`]) that delivers
+    /// them later: resolved here, not lost.
+    pub spilled: u64,
     /// Not yet resolved: `queued + retrying + in_flight`.
     pub pending: u64,
     /// Waiting to be put in a batch.
@@ -74,6 +81,8 @@ pub struct Stats {
     pub retrying: u64,
     /// In requests awaiting an answer.
     pub in_flight: u64,
+    /// On their way to the durable queue (`spill`).
+    pub spilling: u64,
     /// Encoded bytes of the pending events.
     pub pending_bytes: u64,
     /// Requests handed to the adapter, retries included.
@@ -103,8 +112,8 @@ impl Stats {
 
     /// Whether the loss-accounting identity holds.
     pub fn adds_up(&self) -> bool {
-        self.captured == self.delivered + self.dropped_total() + self.pending
-            && self.pending == self.queued + self.retrying + self.in_flight
+        self.captured == self.delivered + self.spilled + self.dropped_total() + self.pending
+            && self.pending == self.queued + self.retrying + self.in_flight + self.spilling
     }
 }
 /// Dropped events by reason, in reason order. A sorted `Vec`: there are a

@@ -82,6 +82,38 @@ pub enum OverflowPolicy {
     DropOldest,
 }
 
+/// Where events go that a host cannot deliver in time: a durable queue
+/// the adapter has (a Cloudflare Queue), with its message limits. See
+/// [`Config::spill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpillLimits {
+    /// The last open delivery window stops sending this long before its
+    /// end, and what is still pending then is spilled, so the queue's own
+    /// send fits in the budget.
+    pub margin: Duration,
+    /// Most events in one spill (one `sendBatch`).
+    pub max_batch_events: usize,
+    /// Most event bytes in one spill.
+    pub max_batch_bytes: usize,
+    /// Larger events cannot be spilled (one event is one message): they
+    /// are dropped as `drain_budget`.
+    pub max_event_bytes: usize,
+}
+
+impl SpillLimits {
+    /// Cloudflare Queues' limits (100 messages and 256 KB per
+    /// `sendBatch`, 128 KB per message, with room for the message
+    /// envelope) and a margin of `margin`.
+    pub fn cloudflare_queues(margin: Duration) -> Self {
+        SpillLimits {
+            margin,
+            max_batch_events: 100,
+            max_batch_bytes: 192 * 1024,
+            max_event_bytes: 120 * 1024,
+        }
+    }
+}
+
 /// Exponential backoff between attempts of one batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -209,6 +241,10 @@ pub struct Config {
     /// outside an open window nothing is sent, no deadline fires only to
     /// send, and requests come from [`crate::Core::poll_transmit_in`].
     pub delivery_windows: bool,
+    /// With `delivery_windows`: hand what is still pending near the end of
+    /// the last open window to a durable queue instead of dropping it as
+    /// `drain_budget` ([`crate::Core::poll_spill`]). `None`: drop.
+    pub spill: Option<SpillLimits>,
     /// Requests in flight at once.
     pub max_in_flight: usize,
     /// Per-request timeout (capped by what is left of a shutdown deadline).
@@ -252,6 +288,7 @@ impl Config {
             overflow: OverflowPolicy::DropNewest,
             event_timeout: None,
             delivery_windows: false,
+            spill: None,
             max_in_flight: 4,
             request_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
@@ -324,6 +361,7 @@ impl fmt::Debug for Config {
             .field("overflow", &self.overflow)
             .field("event_timeout", &self.event_timeout)
             .field("delivery_windows", &self.delivery_windows)
+            .field("spill", &self.spill)
             .field("max_in_flight", &self.max_in_flight)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)

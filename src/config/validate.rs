@@ -147,6 +147,26 @@ pub(crate) fn validate(c: &Config) -> Result<Endpoint, ConfigError> {
             );
         }
     }
+    if let Some(spill) = c.spill {
+        if !c.delivery_windows {
+            return err(
+                "spill",
+                "needs delivery_windows: events spill near the end of the last window".into(),
+            );
+        }
+        positive("spill.margin", spill.margin)?;
+        if spill.margin > HOUR {
+            return err("spill.margin", "is too long: at most an hour".into());
+        }
+        at_least("spill.max_batch_events", spill.max_batch_events, 1)?;
+        at_least("spill.max_event_bytes", spill.max_event_bytes, 64)?;
+        if spill.max_batch_bytes < spill.max_event_bytes {
+            return err(
+                "spill.max_batch_bytes",
+                "is smaller than spill.max_event_bytes: one event would not fit".into(),
+            );
+        }
+    }
     if c.max_batch_bytes > 1 << 30 {
         return err(
             "max_batch_bytes",

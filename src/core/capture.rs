@@ -90,7 +90,7 @@ impl std::error::Error for CaptureError {}
 
 /// Whether admitting an event checks for room, or room was reserved.
 #[derive(Clone, Copy)]
-enum Room {
+pub(super) enum Room {
     Check,
     Reserved,
 }
@@ -190,7 +190,7 @@ impl Core {
         result
     }
 
-    fn enqueue(&mut self, encoded: &Encoded, room: Room) -> Result<Uuid, CaptureError> {
+    pub(super) fn enqueue(&mut self, encoded: &Encoded, room: Room) -> Result<Uuid, CaptureError> {
         let len = encoded.len();
         let made = self.make_room(len);
         // Reserved: evicted where the policy allows, else held anyway.

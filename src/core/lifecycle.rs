@@ -73,6 +73,8 @@ impl Core {
 
     /// Resolves flushes and the shutdown that have nothing left to wait for.
     pub(super) fn settle(&mut self) {
+        #[cfg(feature = "windows")]
+        self.spill_due();
         let mut i = 0;
         while i < self.flushes.len() {
             if self.pending_before(self.flushes[i].upto_seq) == 0 {
@@ -111,6 +113,12 @@ impl Core {
             .filter(|b| b.first_seq() < upto)
             .map(|b| b.events.partition_point(|e| e.seq < upto))
             .sum();
-        (in_batches + self.queue.count_before(upto)) as u64
+        let spilling: usize = self
+            .spills
+            .iter()
+            .map(|s| s.events.partition_point(|e| e.seq < upto))
+            .sum::<usize>()
+            + self.spill_outbox.partition_point(|e| e.seq < upto);
+        (in_batches + spilling + self.queue.count_before(upto)) as u64
     }
 }

@@ -6,6 +6,8 @@ mod expiry;
 mod lifecycle;
 mod metering;
 mod send;
+#[cfg(feature = "windows")]
+mod spill;
 mod timers;
 mod warnings;
 #[cfg(feature = "windows")]
@@ -31,6 +33,8 @@ use crate::wire::{Envelope, RequestHeaders};
 
 pub use capture::CaptureError;
 pub use metering::FlushedMetric;
+#[cfg(feature = "windows")]
+pub use spill::Spill;
 pub use timers::{Deadline, DeadlineReason};
 use warnings::WarningLimiter;
 
@@ -124,6 +128,12 @@ pub struct Core {
     next_window: u64,
     /// After a transient failure no new batch is started before then.
     backoff_until: Option<Instant>,
+    /// `Config::spill`: events waiting to be spilled, in capture order,
+    /// and spills handed to the adapter, not yet confirmed.
+    spill_outbox: VecDeque<QueuedEvent>,
+    spills: Vec<SpillInFlight>,
+    #[cfg_attr(not(feature = "windows"), allow(dead_code))]
+    next_spill: u64,
 
     next_seq: u64,
     next_request: u64,
@@ -156,6 +166,13 @@ struct Window {
     upto_seq: u64,
 }
 
+/// A spill the adapter is putting on its durable queue.
+struct SpillInFlight {
+    #[cfg_attr(not(feature = "windows"), allow(dead_code))]
+    id: crate::notice::SpillId,
+    events: Vec<BatchedEvent>,
+}
+
 struct FlushBarrier {
     id: FlushId,
     /// Events with a lower sequence number were captured before the flush.
@@ -176,6 +193,7 @@ enum Lifecycle {
 struct Counters {
     captured: u64,
     delivered: u64,
+    spilled: u64,
     requests: u64,
     retries: u64,
     failed_requests: u64,
@@ -217,6 +235,9 @@ impl Core {
             windows: Vec::new(),
             next_window: 0,
             backoff_until: None,
+            spill_outbox: VecDeque::new(),
+            spills: Vec::new(),
+            next_spill: 0,
             next_seq: 0,
             next_request: 0,
             next_flush: 0,
@@ -244,9 +265,12 @@ impl Core {
     pub fn stats(&self) -> Stats {
         let retrying: usize = self.retrying.iter().map(|b| b.events.len()).sum();
         let in_flight: usize = self.in_flight.iter().map(|f| f.batch.events.len()).sum();
+        let spills: usize = self.spills.iter().map(|s| s.events.len()).sum();
         Stats {
             captured: self.counters.captured,
             delivered: self.counters.delivered,
+            spilled: self.counters.spilled,
+            spilling: (self.spill_outbox.len() + spills) as u64,
             pending: self.pending_events as u64,
             queued: self.queue.len() as u64,
             retrying: retrying as u64,

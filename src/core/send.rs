@@ -64,6 +64,10 @@ impl Core {
         if !self.may_send() {
             return None;
         }
+        #[cfg(feature = "windows")]
+        if self.spilling_now() {
+            return None; // what is left goes to the queue
+        }
         let now = self.now.monotonic;
         let due_retry = self
             .retrying
@@ -165,6 +169,9 @@ impl Core {
         };
         #[cfg(feature = "windows")]
         if let Some(end) = window.and_then(|id| self.window(id)).map(|w| w.until) {
+            // With a queue to spill to, a request ends by the spill point,
+            // so that a failure can still be spilled.
+            let end = self.spill_point().map_or(end, |at| at.min(end));
             cap = Some(cap.map_or(end, |c| c.min(end)));
         }
         #[cfg(not(feature = "windows"))]

@@ -39,6 +39,9 @@ pub enum DeadlineReason {
     WindowEnd,
     /// An event's `event_timeout` passes.
     EventExpiry,
+    /// The last window's spill point (`Config::spill`): sending stops and
+    /// what is pending goes to the durable queue.
+    SpillPoint,
 }
 
 impl Core {
@@ -74,6 +77,13 @@ impl Core {
         }
         if let Some(at) = self.next_expiry() {
             consider(at, DeadlineReason::EventExpiry);
+        }
+        #[cfg(feature = "windows")]
+        if let Some(at) = self.spill_point()
+            && at > self.now.monotonic
+            && self.pending_events > 0
+        {
+            consider(at, DeadlineReason::SpillPoint);
         }
         // A paused core has nothing to send: no wake-up only to send.
         if !self.sending_allowed() {
@@ -176,6 +186,14 @@ impl Core {
             self.counters.failed_requests += 1;
             dropped += flight.batch.events.len() as u64;
             self.drop_batch(flight.batch, reason);
+        }
+        let outbox: Vec<_> = self.spill_outbox.drain(..).collect();
+        dropped += outbox.len() as u64;
+        self.drop_events(super::Resolved::queued(outbox), reason);
+        for spill in std::mem::take(&mut self.spills) {
+            // The queue's answer, if it comes, is ignored.
+            dropped += spill.events.len() as u64;
+            self.drop_events(super::Resolved::batched(&spill.events), reason);
         }
         dropped
     }

@@ -11,7 +11,7 @@ use crate::config::{BeforeSend, Config};
 use crate::core::CaptureError;
 use crate::event::Event;
 use crate::time::WallTime;
-use crate::wire::{EventEncoder, MAX_EVENT_DEPTH, nesting_within};
+use crate::wire::{EventEncoder, JsonReader, MAX_EVENT_DEPTH, nesting_within};
 
 /// Turns events into the bytes they will have in every request body: runs
 /// the before-send hook, checks the event, gives it a uuid v7 and encodes
@@ -106,6 +106,45 @@ impl Encoder {
                 "its properties nest deeper than a JSON server reads (127 levels in a request body)".into(),
             ));
         }
+        Ok(uuid)
+    }
+
+    /// Takes an event a durable queue gave back ([`Core::capture_spilled`](crate::Core::capture_spilled)):
+    /// the encoded JSON object as it was, checked as the core would check
+    /// a new one, since a queue's messages are input like any other.
+    pub fn respill(&self, json: &[u8], out: &mut Encoded) -> Result<Uuid, CaptureError> {
+        let invalid = |why: &str| Err(CaptureError::InvalidEvent(why.into()));
+        if json.len() > self.max_event_bytes {
+            return Err(CaptureError::TooLarge {
+                size: json.len(),
+                max: self.max_event_bytes,
+            });
+        }
+        let mut uuid = None;
+        let mut reader = JsonReader::new(json);
+        let read = reader.object(0, |key, r| {
+            if key == b"uuid" && r.at_string() {
+                uuid = std::str::from_utf8(r.string()?)
+                    .ok()
+                    .and_then(|s| Uuid::try_parse(s).ok());
+                Some(())
+            } else {
+                r.skip(1)
+            }
+        });
+        if read.and_then(|()| reader.end()).is_none() {
+            return invalid("a spilled event must be one JSON object");
+        }
+        let Some(uuid) = uuid else {
+            return invalid("a spilled event must carry its \"uuid\"");
+        };
+        if !nesting_within(json, MAX_EVENT_DEPTH) {
+            return invalid("its properties nest deeper than a JSON server reads");
+        }
+        out.bytes.clear();
+        out.bytes.extend_from_slice(json);
+        out.uuid = uuid;
+        out.age_millis = 0;
         Ok(uuid)
     }
 

@@ -55,7 +55,8 @@ impl ReceiptLog {
         let status = match fate {
             Fate::Delivered => "delivered",
             Fate::Dropped(_) => "dropped",
-            Fate::Pending => "pending",
+            Fate::Spilled => "spilled",
+            _ => "pending",
         };
         self.write(&Line {
             line,
