@@ -78,13 +78,14 @@ fn transport_error(timed_out: bool, message: String) -> TransportError {
 
 /// The reason of a refusal the JS wrapper made before calling into wasm:
 /// `0` a capture whose JSON is longer than `maxEventBytes` (`too_large`),
-/// `1` persisted events past their maximum age (`expired`), `2` a capture
-/// whose arguments are invalid (`invalid_event`, as the core counts its own).
+/// `2` a capture whose arguments are invalid (`invalid_event`, as the core
+/// counts its own). (`1` was persisted events past their maximum age: the
+/// core decides that now, see [`build_event`]'s `first_captured_ms`.)
 fn refused_reason(kind: u32) -> tidings::DropReason {
-    match kind {
-        1 => tidings::DropReason::Expired,
-        2 => tidings::DropReason::InvalidEvent,
-        _ => tidings::DropReason::TooLarge,
+    if kind == 2 {
+        tidings::DropReason::InvalidEvent
+    } else {
+        tidings::DropReason::TooLarge
     }
 }
 
@@ -107,11 +108,13 @@ fn meter_result(result: Result<(), tidings::MeterError>) -> Result<(), JsValue> 
     result.map_err(|e| range_error(&format!("tidings: metering refused: {e}")))
 }
 
-/// `capture`'s answer: the uuid, `undefined` for a counted refusal, or a
-/// thrown error for invalid input.
-fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, JsValue> {
+/// `capture`'s answer: the uuid (36 characters), the drop reason of a
+/// counted refusal (`queue_full`, `shut_down`, `expired`: shorter, and what
+/// a receipt of a replayed event resolves with), or a thrown error for
+/// invalid input.
+fn capture_result(result: Result<Uuid, CaptureError>) -> Result<String, JsValue> {
     match result {
-        Ok(uuid) => Ok(Some(uuid.to_string())),
+        Ok(uuid) => Ok(uuid.to_string()),
         // The reason itself, not CaptureError's Display: that would link
         // every refusal's message into the module.
         Err(CaptureError::InvalidEvent(why)) => Err(type_error(&format!(
@@ -120,7 +123,26 @@ fn capture_result(result: Result<Uuid, CaptureError>) -> Result<Option<String>, 
         Err(CaptureError::TooLarge { size, max }) => Err(range_error(&format!(
             "tidings: capture refused: the event is {size} bytes encoded, above maxEventBytes ({max}): trim its properties"
         ))),
-        Err(_) => Ok(None),
+        Err(e) => Ok(e.reason().to_string()),
+    }
+}
+
+/// Appends what a notice resolved to `list`, the comma-separated form the
+/// JavaScript reads (`js/receipts.js`): the fate (`delivered`, or the drop
+/// reason as `stats().dropped` names it), then the uuids it applies to.
+fn push_resolved(list: &mut String, fate: tidings::Fate, uuids: &[Uuid]) {
+    use std::fmt::Write;
+    if !list.is_empty() {
+        list.push(',');
+    }
+    if let tidings::Fate::Dropped(reason) = fate {
+        let _ = write!(list, "{reason}");
+    } else {
+        list.push_str("delivered");
+    }
+    for uuid in uuids {
+        list.push(',');
+        list.push_str(uuid.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
     }
 }
 
@@ -158,7 +180,10 @@ fn stats_json(s: &Stats) -> String {
 /// What `js/` hands over for one capture, already checked there:
 /// `properties_json` is `JSON.stringify` output (still checked by the
 /// core), `uuid` a uuid string, `timestamp_ms` epoch milliseconds or NaN
-/// for "now", and the browser's session and window ids.
+/// for "now", the browser's session and window ids, and for an event
+/// replayed from storage `first_captured_ms`, when an earlier page
+/// captured it (epoch milliseconds; NaN otherwise): its `event_timeout`
+/// counts from then, and the core refuses it as `expired` once past.
 #[allow(clippy::too_many_arguments)]
 fn build_event(
     name: String,
@@ -168,6 +193,7 @@ fn build_event(
     timestamp_ms: f64,
     session_id: Option<String>,
     window_id: Option<String>,
+    first_captured_ms: f64,
 ) -> Result<Event, JsValue> {
     let mut event = Event::new(name, distinct_id);
     if let Some(id) = session_id {
@@ -186,6 +212,9 @@ fn build_event(
     }
     if timestamp_ms >= 0.0 {
         event = event.timestamp(WallTime::from_unix_millis(timestamp_ms as u64));
+    }
+    if first_captured_ms >= 0.0 {
+        event = event.first_captured(WallTime::from_unix_millis(first_captured_ms as u64));
     }
     Ok(event)
 }

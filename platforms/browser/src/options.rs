@@ -42,6 +42,7 @@ pub const OPTION_ORDER: &[&str] = &[
     "maxBackoffMs",
     "warningIntervalMs",
     "meterFlushIntervalMs",
+    "eventTimeoutMs",
     "jitter",
     "historicalMigration",
     "geoipDisable",
@@ -115,6 +116,8 @@ pub fn config(
             *field = ms(v);
         }
     }
+    // None unless given (js/index.js gives the browser build's default).
+    c.event_timeout = next().map(ms);
     if let Some(v) = next() {
         c.retry.jitter = v;
     }

@@ -30,10 +30,11 @@ macro_rules! shared_methods {
         #[wasm_bindgen]
         impl $class {
             /// Queues an event (see [`crate::build_event`] for the
-            /// arguments). Returns its uuid, or `undefined` when it was
-            /// valid but not accepted (queue full, shut down: counted in
-            /// `stats().dropped`, never thrown, so a page keeps running
-            /// when the endpoint is down). Invalid input throws.
+            /// arguments). Returns its uuid, or, when it was valid but not
+            /// accepted, the reason (`queue_full`, `shut_down`, `expired`:
+            /// never 36 characters long; counted in `stats().dropped`,
+            /// never thrown, so a page keeps running when the endpoint is
+            /// down). Invalid input throws.
             #[allow(clippy::too_many_arguments)]
             pub fn capture(
                 &self,
@@ -44,7 +45,8 @@ macro_rules! shared_methods {
                 timestamp_ms: f64,
                 session_id: Option<String>,
                 window_id: Option<String>,
-            ) -> Result<Option<String>, JsValue> {
+                first_captured_ms: f64,
+            ) -> Result<String, JsValue> {
                 let event = crate::build_event(
                     name,
                     properties_json,
@@ -53,6 +55,7 @@ macro_rules! shared_methods {
                     timestamp_ms,
                     session_id,
                     window_id,
+                    first_captured_ms,
                 )?;
                 crate::capture_result(self.queue_input(|core, now| core.capture(now, event))?)
             }

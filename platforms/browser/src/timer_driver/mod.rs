@@ -111,6 +111,14 @@ impl TimerDriver {
         })
     }
 
+    /// Whether the host is told which events are resolved
+    /// (`Host::settled`): on for persistence and receipts, off by default
+    /// (no uuid is written out for nobody).
+    #[wasm_bindgen(js_name = wantResolved)]
+    pub fn want_resolved(&self, on: bool) -> Result<(), JsValue> {
+        drive(&self.shared, |inner, _| inner.wants_resolved = on)
+    }
+
     /// Stops accepting events, sends what is pending within `timeoutMs`
     /// (default 10 000) and drops the rest; the host's `shutDown(drained,
     /// dropped)` follows (again on every later call).

@@ -48,10 +48,11 @@ extern "C" {
         gzip_encoding: bool,
     );
 
-    /// Events that are resolved: delivered, or dropped (counted in stats);
-    /// comma-separated uuids.
+    /// Events that are resolved, delivered or dropped (counted in stats),
+    /// while the host wants to know (`TimerDriver.wantResolved`): fates
+    /// and uuids, comma-separated (see `crate::push_resolved`).
     #[wasm_bindgen(method)]
-    fn settled(this: &Host, delivered: &str, dropped: &str);
+    fn settled(this: &Host, resolved: &str);
 
     /// A `flush` barrier completed or timed out.
     #[wasm_bindgen(method)]
@@ -78,15 +79,17 @@ pub struct Inner {
     host: Host,
     /// `performance.now()` when the client started: the core's origin.
     origin_ms: f64,
+    /// Whether the host wants resolved uuids (persistence, receipts): none
+    /// are written out otherwise.
+    pub wants_resolved: bool,
 }
 
 /// What a drain asks of the host, done once the state is released.
 #[derive(Default)]
 struct Actions {
     transmits: Vec<Transmit>,
-    /// Comma-separated uuids.
-    delivered: String,
-    dropped: String,
+    /// Fates and uuids, comma-separated.
+    resolved: String,
     flushed: Vec<(u64, bool, u64)>,
     shut_down: Option<(bool, u64)>,
     warnings: Vec<String>,
@@ -100,6 +103,7 @@ impl Inner {
             core,
             host,
             origin_ms: js::monotonic_ms(),
+            wants_resolved: false,
         }))
     }
 
@@ -115,9 +119,13 @@ impl Inner {
             out.transmits.push(transmit);
         }
         while let Some(notice) = self.core.poll_notice() {
+            if let Some((fate, uuids)) = notice.resolved() {
+                if self.wants_resolved {
+                    crate::push_resolved(&mut out.resolved, fate, uuids);
+                }
+                continue;
+            }
             match notice {
-                Notice::Delivered { uuids, .. } => push_uuids(&mut out.delivered, &uuids),
-                Notice::Dropped { uuids, .. } => push_uuids(&mut out.dropped, &uuids),
                 Notice::FlushDone { id, outcome } => {
                     let (completed, pending) = match outcome {
                         tidings::FlushOutcome::Completed { .. } => (true, 0),
@@ -221,8 +229,8 @@ fn drive_once(
     for line in out.warnings {
         host.warn(&line);
     }
-    if !out.delivered.is_empty() || !out.dropped.is_empty() {
-        host.settled(&out.delivered, &out.dropped);
+    if !out.resolved.is_empty() {
+        host.settled(&out.resolved);
     }
     for (id, completed, pending) in out.flushed {
         host.flushed(id as f64, completed, pending as f64);
@@ -231,19 +239,6 @@ fn drive_once(
         host.shut_down(drained, dropped as f64);
     }
     Ok(())
-}
-
-/// Appends `uuids` to a comma-separated list.
-fn push_uuids(list: &mut String, uuids: &[tidings::Uuid]) {
-    for uuid in uuids {
-        if !list.is_empty() {
-            list.push(',');
-        }
-        list.push_str(
-            uuid.hyphenated()
-                .encode_lower(&mut tidings::Uuid::encode_buffer()),
-        );
-    }
 }
 
 /// How long `flush()` and `shutdown()` wait when given no timeout.
