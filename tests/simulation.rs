@@ -9,6 +9,13 @@
 //! included, windows closing by key count, age, shutdown, delivery window
 //! or on request); their metering draws come from a stream of their own,
 //! so every other world is exactly what it was before metering existed.
+//!
+//! About a third set an `event_timeout` (from a few milliseconds, where
+//! nearly everything expires, to a minute, where almost nothing does) and
+//! replay some captures with `Event::first_captured` (some past the
+//! timeout, some just within it, some "in the future"), with wall-clock
+//! jumps around the timeout's size; those draws too come from a stream of
+//! their own.
 
 mod sim;
 
@@ -19,7 +26,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sim::{
-    Action, FaultProfile, Ingest, MeterClose, MeterTags, MeterUpdate, Plan, Sim, SimRng, ms,
+    Action, ExpiryLog, FaultProfile, Ingest, MeterClose, MeterTags, MeterUpdate, Plan, Sim, SimRng,
+    WALL_ORIGIN_MS, ms,
 };
 use tidings::{
     Config, DropReason, Event, FlushOutcome, Instant, Notice, OverflowPolicy, Protocol,
@@ -187,6 +195,51 @@ fn meter_config(rng: &mut SimRng, c: &mut Config) {
     c.validate().expect("generated metering config is valid");
 }
 
+/// An `event_timeout` for about a third of the worlds, sized against what
+/// keeps events waiting there: from a few milliseconds (everything not
+/// sent at once expires, and answers come back after the deadline) over
+/// the flush interval, the request timeout and backoff (expiry while
+/// queued, retrying and at an answer), to the pauses and outages of the
+/// script (seconds) and beyond (expiry is rare).
+fn expiry_config(rng: &mut SimRng, c: &mut Config) {
+    if !rng.chance(0.35) {
+        return;
+    }
+    let ms_of = |d: Duration| d.as_millis() as u64;
+    let flush = ms_of(c.flush_interval);
+    let request = ms_of(c.request_timeout);
+    let backoff = ms_of(c.retry.max_backoff);
+    let timeout = match rng.below(10) {
+        0 => rng.range(1, 50),
+        1 | 2 => rng.range(1, 2 * flush),
+        3..=5 => rng.range(request / 2, request + 2 * backoff),
+        6 | 7 => rng.range(1_000, 10_000),
+        _ => rng.range(10_000, 60_000),
+    };
+    c.event_timeout = Some(Duration::from_millis(timeout));
+    c.validate().expect("generated event_timeout is valid");
+}
+
+/// For a world with `event_timeout`, a replayed capture at `when`: first
+/// captured some time before the wall clock there (as the script means it:
+/// a wall-clock jump before it moves the age the core measures), past the
+/// timeout, just at or within it, or "in the future" (age 0).
+fn replay(rng: &mut SimRng, event: Event, when: Instant, timeout: Option<Duration>) -> Event {
+    let wall = WALL_ORIGIN_MS + when.since_origin().as_millis() as u64;
+    let t = timeout.map_or(rng.range(1, 60_000), |t| t.as_millis() as u64);
+    let age = match rng.below(8) {
+        0 => t,
+        1 => t - 1,
+        2 | 3 => rng.range(t, 3 * t),
+        4 => {
+            let ahead = rng.range(1, 10_000);
+            return event.first_captured(WallTime::from_unix_millis(wall + ahead));
+        }
+        _ => rng.range(0, t - 1),
+    };
+    event.first_captured(WallTime::from_unix_millis(wall.saturating_sub(age)))
+}
+
 const TENANTS: &[&str] = &["t-1", "t-2", "0", "é-tenant"];
 const METRICS: &[&str] = &["tokens", "requests", "seats", "storage_gb"];
 
@@ -323,6 +376,12 @@ fn world(seed: u64) -> Sim {
         ingest.max_body = Some(rng.usize(config.max_batch_bytes / 4, config.max_batch_bytes));
     }
     let windowed = config.delivery_windows;
+    let mut expiry_rng = SimRng::new(seed ^ 0x6576_656e_745f_7474);
+    expiry_config(&mut expiry_rng, &mut config);
+    let timeout = config.event_timeout;
+    // Some replays in worlds without a timeout too: first_captured is
+    // then ignored.
+    let replays = if timeout.is_some() { 0.3 } else { 0.03 };
     let mut sim = Sim::with(config.clone(), config, seed, ingest);
 
     let span_ms = span.as_millis() as u64;
@@ -340,7 +399,10 @@ fn world(seed: u64) -> Sim {
         } else {
             at(&mut rng)
         };
-        let event = random_event(&mut rng, seed, i);
+        let mut event = random_event(&mut rng, seed, i);
+        if expiry_rng.chance(replays) {
+            event = replay(&mut expiry_rng, event, when, timeout);
+        }
         sim.schedule(when, Action::Capture(event));
         if windowed && rng.chance(0.7) {
             // The request that captured hands a drain to waitUntil.
@@ -385,6 +447,27 @@ fn world(seed: u64) -> Sim {
             Action::JumpWall(sign * rng.range(1_000, 2 * 86_400_000) as i64),
         );
     }
+    if let Some(t) = timeout {
+        // Wall-clock jumps about the timeout's size move replays' ages
+        // across it; pauses about its size let queued events expire.
+        let t = t.as_millis() as u64;
+        let at = |rng: &mut SimRng| ms(rng.range(0, span_ms));
+        for _ in 0..expiry_rng.below(3) {
+            let when = at(&mut expiry_rng);
+            let sign = if expiry_rng.chance(0.5) { -1 } else { 1 };
+            let delta = sign * expiry_rng.range(1, 2 * t) as i64;
+            sim.schedule(when, Action::JumpWall(delta));
+        }
+        if expiry_rng.chance(0.2) {
+            let when = at(&mut expiry_rng);
+            sim.schedule(when, Action::Pause(true));
+            let pause = expiry_rng.range(t / 2, 2 * t);
+            sim.schedule(
+                when.saturating_add(Duration::from_millis(pause)),
+                Action::Pause(false),
+            );
+        }
+    }
     if rng.chance(0.4) {
         let when = ms(rng.range(0, span_ms + 2000));
         sim.schedule(when, Action::Shutdown(rng.millis(0, 5000)));
@@ -428,6 +511,8 @@ struct Coverage {
     meter_refused_at_close: std::collections::BTreeMap<String, u64>,
     meter_delivered: u64,
     meter_closes: std::collections::BTreeMap<String, u64>,
+    expiry_seeds: u64,
+    expiry: ExpiryLog,
 }
 
 impl Coverage {
@@ -458,6 +543,8 @@ impl Coverage {
         for (why, n) in &m.closes {
             *self.meter_closes.entry(format!("{why:?}")).or_default() += n;
         }
+        self.expiry_seeds += u64::from(sim.core.config().event_timeout.is_some());
+        add_expiry(&mut self.expiry, &sim.check.expiry);
         for r in sim.requests() {
             match &r.plan {
                 Plan::Status(429, _) => self.status_429 += 1,
@@ -545,6 +632,22 @@ impl Coverage {
             ("metering updates", self.meter_updates),
             ("metering events", self.meter_events),
             ("metering events delivered", self.meter_delivered),
+            ("worlds with an event_timeout", self.expiry_seeds),
+            ("replays refused as expired", self.expiry.refused_at_capture),
+            ("replays accepted", self.expiry.replays_accepted),
+            ("events expired queued", self.expiry.queued),
+            ("events expired while paused", self.expiry.while_paused),
+            ("events expired waiting to retry", self.expiry.retrying),
+            ("events expired at an answer", self.expiry.on_answer),
+            ("events expired in a hung request", self.expiry.hung),
+            (
+                "events delivered after their deadline",
+                self.expiry.delivered_late,
+            ),
+            (
+                "retries exhausted past the deadline",
+                self.expiry.exhausted_past_deadline,
+            ),
         ];
         for (what, n) in counts {
             assert!(n > 0, "no {what} in the run: {self:#?}");
@@ -694,6 +797,18 @@ fn randomized_runs_keep_every_invariant() {
     }
 }
 
+fn add_expiry(into: &mut ExpiryLog, from: &ExpiryLog) {
+    into.refused_at_capture += from.refused_at_capture;
+    into.replays_accepted += from.replays_accepted;
+    into.queued += from.queued;
+    into.while_paused += from.while_paused;
+    into.retrying += from.retrying;
+    into.on_answer += from.on_answer;
+    into.hung += from.hung;
+    into.delivered_late += from.delivered_late;
+    into.exhausted_past_deadline += from.exhausted_past_deadline;
+}
+
 fn merge(into: &mut Coverage, from: Coverage) {
     into.seeds += from.seeds;
     into.steps_events += from.steps_events;
@@ -732,6 +847,8 @@ fn merge(into: &mut Coverage, from: Coverage) {
     for (k, v) in from.meter_closes {
         *into.meter_closes.entry(k).or_default() += v;
     }
+    into.expiry_seeds += from.expiry_seeds;
+    add_expiry(&mut into.expiry, &from.expiry);
 }
 
 /// The same seed gives the same run, request for request.

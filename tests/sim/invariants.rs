@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tidings::{
-    CaptureError, Config, Core, DropReason, FlushId, FlushOutcome, FlushedMetric, Instant,
+    CaptureError, Config, Core, DropReason, Fate, FlushId, FlushOutcome, FlushedMetric, Instant,
     MeterError, Notice, Now, Protocol, RequestId, Response, ShutdownOutcome, Transmit,
     TransportError, Uuid, WallTime, WindowId, WindowOutcome,
 };
@@ -44,6 +44,10 @@ struct Track {
     view: Option<CaptureView>,
     capture_wall: WallTime,
     captured_at: Instant,
+    /// When `event_timeout` passes for it: `event_timeout` after its first
+    /// capture (`Event::first_captured`, measured on the core's wall clock
+    /// at capture, in whole milliseconds). `None` without a timeout.
+    deadline: Option<Instant>,
     /// The exact bytes of its first appearance in a body.
     raw: Option<String>,
     resolution: Option<Resolution>,
@@ -93,6 +97,31 @@ struct ShutdownTrack {
     done: bool,
 }
 
+/// What the run did with `event_timeout`, for the coverage report: each
+/// path by which an event can expire, and the cases around them.
+#[derive(Default, Debug, Clone)]
+pub struct ExpiryLog {
+    /// Captures refused as already past their deadline (`first_captured`).
+    pub refused_at_capture: u64,
+    /// Replays accepted with part of their time already gone.
+    pub replays_accepted: u64,
+    /// Expired before any request carried them (queued, paused, ...).
+    pub queued: u64,
+    /// Of all those expired, how many while sending was paused.
+    pub while_paused: u64,
+    /// Expired while waiting for a retry's backoff (not at an answer).
+    pub retrying: u64,
+    /// Expired by the unsuccessful answer that brought them back.
+    pub on_answer: u64,
+    /// Expired when the core gave up on the hung request carrying them.
+    pub hung: u64,
+    /// Delivered by a 2xx that came after their deadline.
+    pub delivered_late: u64,
+    /// Retries exhausted although also past their deadline (exhaustion
+    /// takes precedence).
+    pub exhausted_past_deadline: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
     Pending,
@@ -110,6 +139,20 @@ pub struct Checker {
     captured: u64,
     delivered: u64,
     drops: BTreeMap<DropReason, u64>,
+    /// Refused before they had a uuid the core tracks (`capture` errors,
+    /// `refuse`, metering entries refused at close), by reason.
+    refused: BTreeMap<DropReason, u64>,
+    /// What the notices resolved, by `Notice::resolved`'s fate.
+    fates: BTreeMap<Fate, u64>,
+    /// Uuids given to captures that were refused: never to be named by a
+    /// notice (no receipt exists for them).
+    refused_uuids: FastSet<Uuid>,
+    /// Coverage of the expiry paths.
+    pub expiry: ExpiryLog,
+    /// The earliest deadline of any event pending after the last step:
+    /// until then nothing can be past its deadline (a new event's is
+    /// always later than its capture).
+    earliest_deadline: Option<Instant>,
     in_flight: BTreeMap<RequestId, Sent>,
     pause_until: Instant,
     /// Upper bounds of the core's 429 pause and of its hold on new batches
@@ -158,6 +201,11 @@ impl Checker {
             captured: 0,
             delivered: 0,
             drops: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            fates: BTreeMap::new(),
+            refused_uuids: FastSet::default(),
+            expiry: ExpiryLog::default(),
+            earliest_deadline: None,
             in_flight: BTreeMap::new(),
             pause_until: Instant::ZERO,
             pause_upper: Instant::ZERO,
@@ -193,6 +241,12 @@ impl Checker {
 
     fn resolve(&mut self, now: Now, uuid: &Uuid, resolution: Resolution) {
         let Some(track) = self.events.get_mut(uuid) else {
+            if self.refused_uuids.contains(uuid) {
+                violated!(
+                    now,
+                    "{resolution:?} for {uuid}, whose capture was refused: a receipt for an event dropped at capture"
+                );
+            }
             violated!(now, "{resolution:?} for {uuid}, which was never accepted");
         };
         if let Some(earlier) = track.resolution {
@@ -226,7 +280,19 @@ impl Checker {
     pub fn on_capture(&mut self, now: Now, view: CaptureView, result: &Result<Uuid, CaptureError>) {
         self.captured += 1;
         self.last_capture = Some(result.clone());
+        let age = view.age_at(now.wall);
+        let timeout = self.cfg.event_timeout;
+        let past = timeout.is_some_and(|t| age >= t);
         let uuid = match result {
+            Err(CaptureError::Expired {
+                age: said,
+                timeout: limit,
+            }) if !past || *said != age || Some(*limit) != timeout => {
+                violated!(
+                    now,
+                    "refused as expired (age {said:?}, timeout {limit:?}), but its age at capture is {age:?} and event_timeout {timeout:?}"
+                )
+            }
             Err(CaptureError::TooLarge { size, max })
                 if *max != self.cfg.max_event_bytes || size <= max =>
             {
@@ -238,6 +304,13 @@ impl Checker {
             }
             Err(e) => {
                 *self.drops.entry(e.reason()).or_default() += 1;
+                *self.refused.entry(e.reason()).or_default() += 1;
+                if let Some(given) = view.given_uuid() {
+                    self.refused_uuids.insert(given);
+                }
+                if matches!(e, CaptureError::Expired { .. }) {
+                    self.expiry.refused_at_capture += 1;
+                }
                 if self.shutdown_called() != (*e == CaptureError::ShutDown) {
                     violated!(
                         now,
@@ -252,6 +325,16 @@ impl Checker {
         if self.shutdown_called() {
             violated!(now, "capture accepted {uuid} after shutdown");
         }
+        if past {
+            violated!(
+                now,
+                "capture accepted {uuid}, first captured {age:?} ago: past event_timeout {timeout:?}"
+            );
+        }
+        if timeout.is_some() && !age.is_zero() {
+            self.expiry.replays_accepted += 1;
+        }
+        let deadline = timeout.map(|t| now.monotonic.saturating_add(t - age));
         let hooked = self.cfg.before_send.is_some();
         if !hooked && view.given_uuid().is_some_and(|given| given != uuid) {
             violated!(
@@ -270,6 +353,7 @@ impl Checker {
                 view: (!hooked).then_some(view),
                 capture_wall: now.wall,
                 captured_at: now.monotonic,
+                deadline,
                 raw: None,
                 resolution: None,
                 attempts: 0,
@@ -374,6 +458,7 @@ impl Checker {
         self.captured += count;
         if count > 0 {
             *self.drops.entry(reason).or_default() += count;
+            *self.refused.entry(reason).or_default() += count;
         }
     }
 
@@ -517,6 +602,15 @@ impl Checker {
                 violated!(
                     now,
                     "request {:?} carries {uuid}, already resolved as {resolution:?}",
+                    t.id
+                );
+            }
+            if let Some(deadline) = track.deadline
+                && t_now >= deadline
+            {
+                violated!(
+                    now,
+                    "request {:?} carries {uuid}, past its deadline {deadline:?}: it should have expired",
                     t.id
                 );
             }
@@ -709,13 +803,16 @@ impl Checker {
             200..=299 => expect_all(self, &live, delivered),
             413 if sent.uuids.len() == 1 => expect_all(self, &live, dropped(DropReason::TooLarge)),
             413 => {
+                // Split into halves that go out at once, unless past
+                // their deadline: those expire.
                 for uuid in &live {
                     let track = self.events.get_mut(uuid).expect("known");
                     track.attempts = 0;
                     track.not_before = now.monotonic;
                     track.due_by = now.monotonic;
+                    let e = self.expect_retry(now, uuid);
+                    self.expected.push((*uuid, e));
                 }
-                expect_all(self, &live, Expect::Pending);
             }
             429 => self.transient(now, &live, retry_after, true),
             408 | 500..=599 => self.transient(now, &live, retry_after, false),
@@ -746,6 +843,7 @@ impl Checker {
         };
         *hold = (*hold).max(ready_by);
         if exhausted {
+            // Before any deadline: retries exhausted take precedence.
             let e = Expect::Resolved(Resolution::Dropped(DropReason::RetriesExhausted));
             self.expected.extend(uuids.iter().map(|u| (*u, e)));
             return;
@@ -754,13 +852,54 @@ impl Checker {
             let track = self.events.get_mut(uuid).expect("known");
             track.not_before = ready;
             track.due_by = ready_by;
-            self.expected.push((*uuid, Expect::Pending));
+            let e = self.expect_retry(now, uuid);
+            self.expected.push((*uuid, e));
         }
+    }
+
+    /// What becomes of an event the answer being handled sends back to
+    /// wait for a retry: it waits, unless its deadline has passed.
+    fn expect_retry(&self, now: Now, uuid: &Uuid) -> Expect {
+        match self.events[uuid].deadline {
+            Some(d) if now.monotonic >= d => {
+                Expect::Resolved(Resolution::Dropped(DropReason::Expired))
+            }
+            _ => Expect::Pending,
+        }
+    }
+
+    /// Whether the event waits for nothing but its deadline to expire it
+    /// now: accepted, unresolved, past its deadline and in no request the
+    /// core still waits for (never sent, waiting to retry, back from the
+    /// unsuccessful answer being handled, or in a hung request the core
+    /// gave up on). One back from its last attempt is dropped as
+    /// `retries_exhausted` instead: that takes precedence.
+    fn may_expire(&self, track: &Track, now: Instant) -> bool {
+        track.deadline.is_some_and(|d| now >= d)
+            && !self.is_flying(track, now)
+            && (track.sends == 0 || track.attempts < self.cfg.retry.max_attempts)
     }
 
     // ---- outputs
 
     pub fn on_notice(&mut self, now: Now, notice: &Notice, core: &Core, ingest: &Ingest) {
+        // A receipt resolves from `Notice::resolved`: it must say what the
+        // notice says, for every uuid in it.
+        let said = match notice {
+            Notice::Delivered { uuids, .. } => Some((Fate::Delivered, uuids.as_slice())),
+            Notice::Dropped { reason, uuids } => Some((Fate::Dropped(*reason), uuids.as_slice())),
+            _ => None,
+        };
+        let resolved = notice.resolved();
+        if resolved != said {
+            violated!(now, "Notice::resolved() gives {resolved:?} for {notice:?}");
+        }
+        if let Some((fate, uuids)) = resolved {
+            if uuids.is_empty() || !fate.is_final() {
+                violated!(now, "{notice:?} resolves nothing ({fate:?})");
+            }
+            *self.fates.entry(fate).or_default() += uuids.len() as u64;
+        }
         match notice {
             Notice::Delivered { request, uuids } => {
                 if self.answering != Some(*request) {
@@ -778,6 +917,10 @@ impl Checker {
                         );
                     }
                     self.resolve(now, uuid, Resolution::Delivered(*request));
+                    let late = self.events[uuid]
+                        .deadline
+                        .is_some_and(|d| now.monotonic >= d);
+                    self.expiry.delivered_late += u64::from(late);
                     if ingest.stored_count(uuid) == 0 {
                         violated!(
                             now,
@@ -799,8 +942,8 @@ impl Checker {
                         DropReason::BeforeSend
                         | DropReason::BeforeSendPanicked
                         | DropReason::InvalidEvent
-                        | DropReason::ShutDown
-                        | DropReason::Expired => false,
+                        | DropReason::ShutDown => false,
+                        DropReason::Expired => self.may_expire(track, now.monotonic),
                         DropReason::QueueFull => {
                             let refused = matches!(self.last_capture, Some(Err(_)));
                             self.cfg.overflow == tidings::OverflowPolicy::DropOldest
@@ -812,10 +955,14 @@ impl Checker {
                             .as_ref()
                             .is_some_and(|s| now.monotonic >= s.deadline),
                         DropReason::RetriesExhausted => {
+                            // Back from its last attempt: at an answer
+                            // (`expected` says which), or hung and given up
+                            // on.
+                            let hung = track
+                                .in_request
+                                .is_some_and(|r| self.in_flight.get(&r).is_some_and(|s| s.hung));
                             self.answering_uuids.contains(uuid)
-                                || track
-                                    .in_request
-                                    .is_some_and(|r| self.in_flight.get(&r).is_some_and(|s| s.hung))
+                                || (hung && track.attempts >= self.cfg.retry.max_attempts)
                         }
                         DropReason::TooLarge
                         | DropReason::Rejected(_)
@@ -826,11 +973,14 @@ impl Checker {
                     if !allowed {
                         violated!(
                             now,
-                            "{uuid} dropped as {reason} (sent {} times, shutdown {:?})",
+                            "{uuid} dropped as {reason} (sent {} times, shutdown {:?}, deadline {:?}, in flight: {})",
                             track.sends,
-                            self.shutdown.as_ref().map(|s| s.deadline)
+                            self.shutdown.as_ref().map(|s| s.deadline),
+                            track.deadline,
+                            self.is_flying(track, now.monotonic)
                         );
                     }
+                    self.count_expiry(now, uuid, *reason);
                 }
                 *self.drops.entry(*reason).or_default() += uuids.len() as u64;
                 if *reason == DropReason::DrainBudget {
@@ -930,6 +1080,27 @@ impl Checker {
         }
     }
 
+    /// Which expiry path a drop took, for the coverage report.
+    fn count_expiry(&mut self, now: Now, uuid: &Uuid, reason: DropReason) {
+        let track = &self.events[uuid];
+        let past = track.deadline.is_some_and(|d| now.monotonic >= d);
+        let hung = track
+            .in_request
+            .is_some_and(|r| self.in_flight.get(&r).is_some_and(|s| s.hung));
+        let log = &mut self.expiry;
+        if reason == DropReason::Expired && self.paused {
+            log.while_paused += 1;
+        }
+        match reason {
+            DropReason::RetriesExhausted if past => log.exhausted_past_deadline += 1,
+            DropReason::Expired if track.sends == 0 => log.queued += 1,
+            DropReason::Expired if self.answering_uuids.contains(uuid) => log.on_answer += 1,
+            DropReason::Expired if hung => log.hung += 1,
+            DropReason::Expired => log.retrying += 1,
+            _ => {}
+        }
+    }
+
     /// Whether the only open window ends now: the core may drop what is
     /// pending as `drain_budget`.
     fn last_window_ends(&self, now: Instant) -> bool {
@@ -1001,8 +1172,12 @@ impl Checker {
         self.meter.after_input(now, core);
     }
 
-    /// After every input and the drain that follows it.
-    pub fn after_step(&mut self, now: Now, core: &Core) {
+    /// After every input and the notices it produced, before the drain
+    /// polls for requests (itself an input, firing what is due): what the
+    /// input alone must have done, since a drain may be skipped. An
+    /// answer resolved what the model expects of it, and nothing waiting
+    /// (not in flight) is left past its deadline.
+    pub fn after_input_notices(&mut self, now: Now) {
         let t = now.monotonic;
         for (uuid, expect) in std::mem::take(&mut self.expected) {
             let got = self.events[&uuid].resolution;
@@ -1018,6 +1193,27 @@ impl Checker {
                 );
             }
         }
+        if self.earliest_deadline.is_none_or(|e| t < e) {
+            return;
+        }
+        for uuid in self.live.values() {
+            let track = &self.events[uuid];
+            if let Some(d) = track.deadline
+                && d <= t
+                && !self.is_flying(track, t)
+            {
+                violated!(
+                    now,
+                    "{uuid} is still pending past its deadline {d:?} after the input (sent {} times, not in flight)",
+                    track.sends
+                );
+            }
+        }
+    }
+
+    /// After every input and the drain that follows it.
+    pub fn after_step(&mut self, now: Now, core: &Core) {
+        let t = now.monotonic;
         self.answering = None;
         self.answering_uuids.clear();
         self.last_capture = None;
@@ -1061,13 +1257,61 @@ impl Checker {
                 self.drops
             );
         }
+        // Receipts: what the notices resolved, plus what was refused
+        // before it had a receipt, is exactly what the stats count.
+        let mut resolved = self.refused.clone();
+        for (fate, n) in &self.fates {
+            if let Fate::Dropped(reason) = fate {
+                *resolved.entry(*reason).or_default() += n;
+            }
+        }
+        resolved.retain(|_, n| *n > 0);
+        let delivered = self.fates.get(&Fate::Delivered).copied().unwrap_or(0);
+        if resolved != drops || delivered != stats.delivered {
+            violated!(
+                now,
+                "the notices resolved {delivered} delivered and dropped {:?}, with {:?} refused before a receipt; the stats say {} delivered, dropped {drops:?}",
+                self.fates,
+                self.refused,
+                stats.delivered
+            );
+        }
         let (mut queued, mut in_flight) = (0, 0);
+        // The earliest deadline of an event waiting (not in flight), and
+        // the latest moment any pending event may still be pending: its
+        // deadline plus one request (its timeout and the core's grace).
+        let (mut next_expiry, mut outlived_by) = (None::<Instant>, None::<Instant>);
+        let mut earliest = None::<Instant>;
+        let one_request = self.cfg.request_timeout + CORE_GIVE_UP_GRACE;
         for uuid in self.live.values() {
             let track = &self.events[uuid];
             queued += u64::from(track.sends == 0);
             let flying = self.is_flying(track, t);
             in_flight += u64::from(flying);
+            let Some(d) = track.deadline else {
+                continue;
+            };
+            if !flying && d <= t {
+                violated!(
+                    now,
+                    "{uuid} is still pending past its deadline {d:?} (sent {} times, not in flight)",
+                    track.sends
+                );
+            }
+            let latest = d.saturating_add(one_request);
+            if t >= latest {
+                violated!(
+                    now,
+                    "{uuid} is still pending at {t:?}, past its deadline {d:?} plus one request ({one_request:?})"
+                );
+            }
+            if !flying {
+                next_expiry = Some(next_expiry.map_or(d, |e| e.min(d)));
+            }
+            outlived_by = Some(outlived_by.map_or(latest, |e| e.min(latest)));
+            earliest = Some(earliest.map_or(d, |e| e.min(d)));
         }
+        self.earliest_deadline = earliest;
         if stats.queued != queued || stats.in_flight != in_flight {
             violated!(
                 now,
@@ -1117,6 +1361,23 @@ impl Checker {
             violated!(
                 now,
                 "after a full drain the core asks to be woken at {d:?}, not later than now: a busy loop"
+            );
+        }
+        // Paused or not, the timer keeps every event's deadline.
+        if let Some(expiry) = next_expiry
+            && deadline.is_none_or(|d| d.at > expiry)
+        {
+            violated!(
+                now,
+                "an event waiting to be sent expires at {expiry:?}, but the core asks to be woken at {deadline:?}"
+            );
+        }
+        if let Some(by) = outlived_by
+            && deadline.is_none_or(|d| d.at > by)
+        {
+            violated!(
+                now,
+                "an event must be resolved by {by:?} (its deadline plus one request), but the core asks to be woken at {deadline:?}"
             );
         }
         for (id, flush) in &self.flushes {

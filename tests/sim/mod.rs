@@ -43,7 +43,7 @@ use tidings::{
 #[allow(unused_imports)]
 pub use ingest::{Answer, FaultProfile, Ingest, Plan, Received, RetryAfter, V1Result};
 #[allow(unused_imports)]
-pub use invariants::Checker;
+pub use invariants::{Checker, ExpiryLog};
 #[allow(unused_imports)]
 pub use metering::{MeterTags, MeterUpdate};
 #[allow(unused_imports)]
@@ -423,6 +423,8 @@ impl Sim {
     /// Worker request's drain does).
     fn settle(&mut self, now: Now) {
         self.check.after_input(now, &self.core);
+        self.drain_notices(now);
+        self.check.after_input_notices(now);
         loop {
             self.drain_notices(now);
             let next = if self.core.config().delivery_windows {

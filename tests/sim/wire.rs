@@ -22,6 +22,8 @@ pub struct CaptureView {
     distinct_id: String,
     given_uuid: Option<Uuid>,
     given_timestamp: Option<WallTime>,
+    /// `Event::first_captured`: a replay's deadline counts from then.
+    first_captured: Option<WallTime>,
     properties: Map<String, Value>,
 }
 
@@ -32,6 +34,7 @@ impl CaptureView {
             distinct_id: event.distinct_id().to_owned(),
             given_uuid: event.given_uuid(),
             given_timestamp: event.given_timestamp(),
+            first_captured: event.given_first_captured(),
             properties: event.properties_map(),
         }
     }
@@ -44,6 +47,7 @@ impl CaptureView {
             distinct_id: distinct_id.to_owned(),
             given_uuid: None,
             given_timestamp: None,
+            first_captured: None,
             properties,
         }
     }
@@ -51,6 +55,14 @@ impl CaptureView {
     /// The uuid the caller gave, if any.
     pub fn given_uuid(&self) -> Option<Uuid> {
         self.given_uuid
+    }
+
+    /// How long before `wall` (the core's wall clock at capture) an
+    /// earlier run first captured it, as the core measures it: whole
+    /// milliseconds, 0 for a new event or a first capture "in the future".
+    pub fn age_at(&self, wall: WallTime) -> Duration {
+        let at = self.first_captured.unwrap_or(wall);
+        Duration::from_millis(wall.unix_millis().saturating_sub(at.unix_millis()))
     }
 }
 
