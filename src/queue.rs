@@ -162,8 +162,8 @@ impl Queue {
                 keep
             });
             self.bytes -= gone.iter().map(|e| e.bytes.len()).sum::<usize>();
+            // Behind those taken from the front: still in capture order.
             expired.extend(gone);
-            expired.sort_unstable_by_key(|e| e.seq);
             if self.events.len() < self.threshold {
                 self.reached = None;
             }

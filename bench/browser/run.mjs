@@ -28,7 +28,7 @@ const repoDir = resolve(benchDir, '../..');
 function parseArgs(argv) {
   const o = {
     runs: 3, events: 10_000, warmup: 200, chunk: 100,
-    only: null, tidingsPkg: join(repoDir, 'platforms/browser'), keepTraces: null,
+    only: null, tidingsPkg: join(repoDir, 'platforms/browser'), baselinePkg: null, keepTraces: null,
     profile: true, write: true, quick: false,
     deliveryTimeoutMs: 20_000, stallMs: 3_000, settleMs: 300, burstBudgetMs: 8_000,
     workerRequests: 2000, workerConcurrency: 16,
@@ -52,6 +52,7 @@ function parseArgs(argv) {
       case '--chunk': o.chunk = int(); break;
       case '--only': o.only = next().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--tidings-pkg': o.tidingsPkg = resolve(next()); break;
+      case '--baseline-pkg': o.baselinePkg = resolve(next()); break;
       case '--keep-traces': o.keepTraces = resolve(next()); break;
       case '--no-profile': o.profile = false; break;
       case '--no-write': o.write = false; break;
@@ -63,8 +64,8 @@ function parseArgs(argv) {
       case '--worker-requests': o.workerRequests = int(); break;
       case '-h': case '--help':
         console.log(`usage: bench/run-browser [--quick] [--runs N] [--events N] [--warmup N] [--chunk N]
-  [--only none,tidings,tidings-memory,posthog,posthog-ratelimit,posthog-memory,segment,amplitude,rudderstack,profile,bytes,workers]
-  [--tidings-pkg DIR] [--keep-traces DIR] [--no-profile] [--no-write] [--verbose] [--report-only]
+  [--only none,tidings,tidings-memory,tidings-receipts,tidings-memory-receipts,posthog,posthog-ratelimit,posthog-memory,segment,amplitude,rudderstack,profile,bytes,workers]
+  [--tidings-pkg DIR] [--baseline-pkg DIR] [--keep-traces DIR] [--no-profile] [--no-write] [--verbose] [--report-only]
   [--delivery-timeout S] [--stall S] [--burst-budget S] [--worker-requests N]`);
         process.exit(0);
         break;
@@ -82,13 +83,31 @@ function parseArgs(argv) {
   return o;
 }
 
-/** The SDK configurations, in the order they run within each round. */
-function sdkList() {
+/**
+ * The SDK configurations, in the order they run within each round. With
+ * `--baseline-pkg`, that build of Tidings runs too, in the same rounds
+ * (`tidings-baseline`, `tidings-memory-baseline`): a before/after comparison
+ * on a shared machine.
+ */
+function sdkList(o) {
   const raised = { rate_limiting: { events_per_second: 1e9, events_burst_limit: 1e9 } };
   return [
     { id: 'none', kind: 'none', label: 'page with no SDK (events pushed to an array, sent as one JSON fetch 100 ms after the first)' },
     { id: 'tidings', kind: 'tidings', label: 'Tidings, defaults (persistence in IndexedDB where the build has it)' },
     { id: 'tidings-memory', kind: 'tidings', label: 'Tidings, in-memory persistence', options: { persistence: 'memory' } },
+    ...(o.baselinePkg ? [
+      { id: 'tidings-baseline', kind: 'tidings', label: `Tidings from ${o.baselinePkg}, defaults`, baseline: true },
+      {
+        id: 'tidings-memory-baseline', kind: 'tidings', label: `Tidings from ${o.baselinePkg}, in-memory persistence`,
+        options: { persistence: 'memory' }, baseline: true,
+      },
+    ] : []),
+    // Per-event receipts (issue 18): the same, with `receipt(uuid)` asked for every capture.
+    { id: 'tidings-receipts', kind: 'tidings', label: 'Tidings, defaults, a receipt asked for every capture', receipts: true },
+    {
+      id: 'tidings-memory-receipts', kind: 'tidings', label: 'Tidings, in-memory persistence, a receipt asked for every capture',
+      options: { persistence: 'memory' }, receipts: true,
+    },
     { id: 'posthog', kind: 'posthog', label: 'posthog-js, defaults' },
     { id: 'posthog-ratelimit', kind: 'posthog', label: 'posthog-js, client rate limit raised', options: raised },
     {
@@ -170,7 +189,7 @@ async function main() {
   let browser = null;
   try {
     console.log(`== assets (Tidings from ${o.tidingsPkg})`);
-    const assets = await prepareAssets(tmp, o.tidingsPkg);
+    const assets = await prepareAssets(tmp, o.tidingsPkg, o.baselinePkg);
     const peers = peerFiles();
     results.tidings = tidingsBuild(o, assets);
     results.loadBefore = (await import('node:os')).loadavg();
@@ -179,6 +198,7 @@ async function main() {
       routes: {
         '/bench/': join(benchDir, 'page'),
         '/sdk/tidings/': assets.tidings.dir,
+        ...(assets.tidingsBaseline ? { '/sdk/tidings-baseline/': assets.tidingsBaseline.dir } : {}),
         '/sdk/tidings-dev/': assets.tidingsDev.dir,
         '/sdk/posthog/': peers.posthog.dir,
         '/sdk/segment-cdn/analytics-next/bundles/': peers.segment.dir,
@@ -189,7 +209,7 @@ async function main() {
     });
     console.log(`== sink ${sink.url}`);
 
-    const sdks = sdkList().filter((s) => wants(s.id));
+    const sdks = sdkList(o).filter((s) => wants(s.id) || (s.baseline && wants(s.id.replace('-baseline', ''))));
     if (sdks.length > 0) {
       browser = await launch();
       for (let r = 0; r < o.runs; r++) {

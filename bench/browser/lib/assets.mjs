@@ -102,12 +102,20 @@ export async function bundleTidings(tidingsPackage, root, {
 
 /**
  * Builds the served assets into `out`; `tidingsPackage` is the directory
- * holding the tidings-browser package (platforms/browser or a snapshot).
+ * holding the tidings-browser package (platforms/browser or a snapshot),
+ * `baselinePackage` an optional second one to compare it with.
  */
-export async function prepareAssets(out, tidingsPackage) {
+export async function prepareAssets(out, tidingsPackage, baselinePackage = null) {
   const tidingsOut = join(out, 'tidings');
   mkdirSync(tidingsOut, { recursive: true });
   const tidings = await bundleTidings(tidingsPackage, tidingsOut, { conditions: ['browser'] });
+  // Another build of the package (`--baseline-pkg`), measured in the same rounds.
+  let baseline = null;
+  if (baselinePackage) {
+    const baselineOut = join(out, 'tidings-baseline');
+    mkdirSync(baselineOut, { recursive: true });
+    baseline = { dir: baselineOut, ...(await bundleTidings(baselinePackage, baselineOut, { conditions: ['browser'] })) };
+  }
   // The same, unminified, for the profiler (function names kept).
   const devOut = join(out, 'tidings-dev');
   await bundleTidings(tidingsPackage, devOut, { conditions: ['browser'], name: 'tidings.js', minify: false });
@@ -120,6 +128,7 @@ export async function prepareAssets(out, tidingsPackage) {
   }
   return {
     tidings: { dir: tidingsOut, ...tidings },
+    tidingsBaseline: baseline,
     tidingsDev: { dir: devOut },
     rudderstack: { dir: rudderOut, bundled: join(rudderOut, 'rsa.min.js'), core: join(rudderOut, 'rsa-core.min.js') },
   };

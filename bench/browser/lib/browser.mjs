@@ -129,7 +129,7 @@ export function busyIn(tasks, from, to) {
 
 /**
  * One page: load the SDK, warm up, burst, wait for delivery, measure.
- * `sdk` is { id, kind, options }; resolves the page's figures.
+ * `sdk` is { id, kind, options, receipts? }; resolves the page's figures.
  */
 export async function runPage(browser, sink, sdk, opts, runIndex) {
   const tag = `${sdk.id}-${runIndex}-${Math.random().toString(36).slice(2, 8)}`;
@@ -147,7 +147,7 @@ export async function runPage(browser, sink, sdk, opts, runIndex) {
     const prepared = await page.evaluate(async (config) => {
       await window.benchLoaded;
       return window.bench.prepare(config);
-    }, { sdk: sdk.kind, options: sdk.options ?? {} });
+    }, { sdk: sdk.kind, options: sdk.options ?? {}, receipts: sdk.receipts ?? false, baseline: sdk.baseline ?? false });
 
     // Warm-up: 200 calls, then wait for their delivery (bounded).
     const warmStart = wallNow();

@@ -85,7 +85,8 @@ export function summarize(pages) {
 }
 
 const BYTES_OF = {
-  tidings: 'tidings', 'tidings-memory': 'tidings', posthog: 'posthog', 'posthog-ratelimit': 'posthog', 'posthog-memory': 'posthog',
+  tidings: 'tidings', 'tidings-memory': 'tidings', 'tidings-receipts': 'tidings', 'tidings-memory-receipts': 'tidings',
+  'tidings-baseline': 'tidings', 'tidings-memory-baseline': 'tidings', posthog: 'posthog', 'posthog-ratelimit': 'posthog', 'posthog-memory': 'posthog',
   segment: 'segment', amplitude: 'amplitude', rudderstack: 'rudderstack',
 };
 
@@ -109,7 +110,7 @@ function callsCell(s) {
 export function targets(summary, bytes) {
   const t = summary.find((s) => s.id === 'tidings');
   if (!t) return [];
-  const peers = summary.filter((s) => !['none', 'tidings', 'tidings-memory'].includes(s.id) && s.runs > 0);
+  const peers = summary.filter((s) => s.id !== 'none' && !s.id.startsWith('tidings') && s.runs > 0);
   const deliveringPeers = peers.filter((s) => s.delivered === s.n);
   // Main-thread cost: thread CPU time where the trace has it (what the page
   // itself ran; preemption by other processes on the shared cores is not

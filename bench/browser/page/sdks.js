@@ -48,10 +48,29 @@ function none() {
 
 async function tidings(config) {
   // `dev`: the same bundle unminified, for the profiler.
-  const bundle = config.dev ? '/sdk/tidings-dev/js/tidings.js' : '/sdk/tidings/js/tidings.min.js';
+  // `baseline`: the build given with --baseline-pkg.
+  const bundle = config.dev ? '/sdk/tidings-dev/js/tidings.js'
+    : config.baseline ? '/sdk/tidings-baseline/js/tidings.min.js' : '/sdk/tidings/js/tidings.min.js';
   const { load, Tidings } = await import(`${origin}${bundle}`);
   await load();
   const t = new Tidings({ apiKey: 'phc_bench', host: `${origin}/tidings`, ...(config.options ?? {}) });
+  if (config.receipts) {
+    // A receipt for every capture, tallied as they resolve (in stats()).
+    const receipts = { asked: 0, delivered: 0, other: 0 };
+    const tally = (r) => { if (r.status === 'delivered') receipts.delivered++; else receipts.other++; };
+    return {
+      capture: (event, properties) => {
+        const id = t.capture(event, properties);
+        if (id !== null) {
+          receipts.asked++;
+          t.receipt(id).then(tally);
+        }
+        return id;
+      },
+      stats: () => ({ ...t.stats(), receipts: { ...receipts } }),
+      info: { distinctId: t.distinctId },
+    };
+  }
   return {
     capture: (event, properties) => t.capture(event, properties),
     stats: () => t.stats(),

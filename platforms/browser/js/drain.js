@@ -37,16 +37,16 @@ function anyAnswer(core) {
  * `budgetMs` runs out (the core decides which, and what becomes of what is
  * left). Resolves `{ completed, pending, dropped, elapsedMs }`. A bad
  * budget throws (a RangeError or TypeError); once started it does not
- * reject.
+ * reject. `stepped()` runs after every step (receipts; it never throws).
  */
-export function drain(core, transport, budgetMs) {
+export function drain(core, transport, budgetMs, stepped) {
   const budget = checkMillis('drain(budgetMs)', budgetMs, 30000,
     ' (Workers cancel waitUntil work 30 s after the response)'); // throws synchronously
   const handle = core.drainStart(budget);
-  return run(core, transport, handle, Date.now());
+  return run(core, transport, handle, Date.now(), stepped);
 }
 
-async function run(core, transport, handle, started) {
+async function run(core, transport, handle, started, stepped) {
   for (;;) {
     let step;
     try {
@@ -61,6 +61,7 @@ async function run(core, transport, handle, started) {
         .catch(() => {})
         .finally(() => answered(core));
     }
+    stepped();
     if (step.result) {
       return { ...step.result, elapsedMs: Date.now() - started };
     }

@@ -124,7 +124,8 @@ warn(''); // compiled now: the wasm module calls it, from any depth
  * host callback made deep in the stack could overflow it, or meet a
  * function not compiled yet: V8 needs about 40 KB of stack to compile
  * one). Nothing is thrown into wasm; what `fn` throws is logged once.
- * Microtasks run in order, before the current task ends.
+ * Microtasks run in order, before the current task ends. Returns whether
+ * the call was queued.
  */
 export function hostCallback(name, fn) {
   let told = false;
@@ -136,11 +137,14 @@ export function hostCallback(name, fn) {
       told = true;
     }
   };
+  // True once queued (the callback of resolved events counts what is on its way).
   return (...args) => {
     try {
       queueMicrotask(() => run(args));
+      return true;
     } catch {
       // No room even for that (see `guarded`): nothing is thrown into wasm.
+      return false;
     }
   };
 }

@@ -70,7 +70,32 @@ export interface CoreOptions {
   meterFlushKeys?: number;
   /** Usage metering: close the window this long after its first update. Default 10 000. */
   meterFlushIntervalMs?: number;
+  /**
+   * Per-event deadline, in milliseconds from the event's capture: an event
+   * not delivered within it is dropped as `expired` (its receipt resolves
+   * `{ status: 'dropped', reason: 'expired' }`) wherever it waits: queued,
+   * waiting to retry, paused offline, or persisted across page loads (it
+   * counts from the first capture, in the page that made it). A request in
+   * flight is not cut short: its events expire if it comes back without
+   * success. More than 0, at most 3,650 days. Default: 7 days in the
+   * browser build (browsers, Web Workers and Node; it replaces
+   * `persistenceMaxAgeMs`), none in the Workers build.
+   *
+   * ```js
+   * new Tidings({ apiKey, host, eventTimeoutMs: 60_000 }); // a minute, or dropped as expired
+   * ```
+   */
+  eventTimeoutMs?: number;
 }
+
+/** What became of one event: what `receipt(uuid)` resolves to. */
+export type Receipt =
+  /** The server acknowledged it. */
+  | { status: 'delivered' }
+  /** Dropped, and counted in `stats().dropped[reason]`: `http_400`, `expired`, `shutdown_deadline`, `retries_exhausted`, `queue_full`, `drain_budget` (Workers), ... */
+  | { status: 'dropped'; reason: string }
+  /** The client does not hold it: never captured (or refused at capture: `capture` returned null), or resolved before the receipt was asked for. */
+  | { status: 'unknown' };
 
 /** Options of the browser build: the core's, and the browser's own. */
 export interface TidingsOptions extends CoreOptions {
@@ -83,7 +108,11 @@ export interface TidingsOptions extends CoreOptions {
   persistence?: 'indexeddb' | 'localstorage' | 'memory';
   /** Most bytes persisted; beyond it events stay in memory only. Default 5 MiB. */
   persistenceMaxBytes?: number;
-  /** Persisted events older than this are dropped (`expired`) instead of replayed. Default 7 days. */
+  /**
+   * @deprecated The old name of `eventTimeoutMs` (one deadline for every
+   * event, persisted or not); still accepted, and a RangeError if both are
+   * given and differ.
+   */
   persistenceMaxAgeMs?: number;
   /** gzip bodies with CompressionStream where it exists and works (checked once). Default true. */
   compression?: boolean;
@@ -167,6 +196,34 @@ export class Tidings {
    * keeps working after any of these.
    */
   capture(event: string, properties?: Properties | null, options?: CaptureOptions | null): string | null;
+  /**
+   * What became of the event `uuid` (as `capture` returned it): resolves
+   * exactly once, when it is delivered or dropped, never rejects. Asking
+   * costs nothing to events nobody asks about; asking twice for one uuid
+   * gives the same promise. It works for events of earlier pages too: a
+   * new page replays persisted events (see `ready`), and their receipts
+   * resolve in it, as `expired` if their `eventTimeoutMs` passed in
+   * between. `{ status: 'unknown' }` when the client does not hold the
+   * event: decided once persisted events are replayed, at once where the
+   * page persists events, and otherwise (`persistence: 'memory'`, Node,
+   * storage refused) once the client holds no event at all. Ask after
+   * `capture` (in the same task is fine); a uuid asked for before its
+   * capture may be answered `unknown`. Throws a TypeError if `uuid` is
+   * not a UUID string.
+   *
+   * ```js
+   * const uuid = tidings.capture('purchase', { total: 42 });
+   * if (uuid) {
+   *   const r = await tidings.receipt(uuid);
+   *   if (r.status === 'dropped') console.warn(`purchase event lost: ${r.reason}`);
+   * }
+   * // In the next page, for events of this one (uuids saved by the app):
+   * for (const uuid of JSON.parse(localStorage.pendingPurchases ?? '[]')) {
+   *   tidings.receipt(uuid).then((r) => console.log(uuid, r.status, r.reason ?? ''));
+   * }
+   * ```
+   */
+  receipt(uuid: string): Promise<Receipt>;
   /** Sends what is queued; resolves once it is delivered or dropped, or after `timeoutMs` (default 10 000). Never rejects. */
   flush(timeoutMs?: number): Promise<FlushResult>;
   /** Stops accepting events, sends what is pending within `timeoutMs` (default 10 000), drops the rest. Never rejects. */

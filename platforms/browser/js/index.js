@@ -11,8 +11,9 @@ import { ClientBase, newDriver } from './client-base.js';
 import { checkCapture, describe, isPlainObject, loader } from './common.js';
 import { guarded, hostCallback, nestingBound, warn, withResolvers } from './guard.js';
 import { Identity, PageProperties } from './identity.js';
-import { checkMillis, checkOptions } from './options.js';
+import { checkMillis, checkOptions, receiptUuid } from './options.js';
 import { Store } from './persist.js';
+import { Receipts } from './receipts.js';
 import { CoreTimer } from './timer.js';
 import { inBrowser, Transport } from './transport.js';
 import { warmUp } from './warm.js';
@@ -33,12 +34,39 @@ export const loadSync = wasm.loadSync;
 const DEFAULTS = {
   persistence: 'indexeddb',
   persistenceMaxBytes: 5 * 1024 * 1024,
-  persistenceMaxAgeMs: 7 * 24 * 3600 * 1000,
   compression: true,
   sessionIdleMs: 30 * 60 * 1000,
   storagePrefix: 'tidings',
   pageProperties: true,
 };
+
+/** This build's default `eventTimeoutMs`: 7 days (persisted events older than that are dropped as `expired`). */
+const EVENT_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * `options` with `eventTimeoutMs` set: given, or as its deprecated name
+ * `persistenceMaxAgeMs` (one deadline, not two), or this build's default.
+ */
+function withEventTimeout(options) {
+  if (!isPlainObject(options)) return options; // refused by checkOptions
+  const { persistenceMaxAgeMs: alias, ...rest } = options;
+  const given = rest.eventTimeoutMs;
+  if (alias != null && given != null && alias !== given) {
+    throw new RangeError('tidings: option "persistenceMaxAgeMs" is the deprecated name of "eventTimeoutMs": give only eventTimeoutMs');
+  }
+  rest.eventTimeoutMs = given ?? alias ?? EVENT_TIMEOUT_MS;
+  return rest;
+}
+
+/** Why the core refused a replayed event, in the order it checks. */
+function replayRefusal(shutDown, first, timeoutMs) {
+  if (shutDown) return 'shut_down';
+  try {
+    return Date.now() - first < timeoutMs ? 'queue_full' : 'expired';
+  } catch {
+    return 'expired'; // a page's Date.now that throws
+  }
+}
 
 function checkOwn(own) {
   const o = { ...DEFAULTS };
@@ -77,6 +105,15 @@ export class Tidings extends ClientBase {
   #leaving = false;
   /** Records accepted by the core, on their way to persistence (see `#persist`). */
   #keep = [];
+  #receipts = new Receipts();
+  /** Lists of resolved events queued for `#settled` and not yet read. */
+  #settling = 0;
+  /** Whether the core writes out resolved events (persistence, receipts). */
+  #wantsResolved = false;
+  /** uuid -> drop reason, for persisted events the core refused at replay. */
+  #refusedAtReplay = new Map();
+  /** Receipts asked for and not yet looked at by `#decide`. */
+  #asked = [];
 
   /** @param {import('./index.d.ts').TidingsOptions} options */
   constructor(options) {
@@ -92,6 +129,7 @@ export class Tidings extends ClientBase {
     // What the core shapes requests by: a browser sends CORS-simple ones
     // (no preflight, so they go out even while the page unloads), and
     // compresses them itself with CompressionStream.
+    options = withEventTimeout(options);
     const o = checkOptions(options, Object.keys(DEFAULTS), {
       corsSimple: inBrowser,
       adapterGzip: options?.compression !== false && typeof CompressionStream === 'function',
@@ -105,13 +143,14 @@ export class Tidings extends ClientBase {
       }
     });
     timer.arm(-1); // compiled from this stack (see ./guard.js)
+    const settled = hostCallback('settled', (list) => {
+      this.#settling--;
+      this.#settled(list);
+    });
     // Called by the wasm module: none of them may throw into it (./guard.js).
     const host = {
       send: hostCallback('send', (...args) => { this.#transport.send(...args); }),
-      settled: hostCallback('settled', (delivered, dropped) => this.#settled(
-        delivered === '' ? [] : delivered.split(','),
-        dropped === '' ? [] : dropped.split(','),
-      )),
+      settled: (list) => { if (settled(list)) this.#settling++; },
       flushed: hostCallback('flushed', (id, completed, pending) => this.#flushed(id, { completed, pending })),
       shutDown: hostCallback('shutDown', (drained, dropped) => this.#shutDown({ drained, dropped })),
       // At once (after every input): it only keeps a timer, and never throws.
@@ -122,11 +161,17 @@ export class Tidings extends ClientBase {
     const core = newDriver(() => new TimerDriver(o.host, o.apiKey, o.values, o.headers, host));
     super(core);
     this.#core = core;
-    host.settled('', ''); // compiles the callbacks' wrapper from this stack (a no-op)
+    host.settled(''); // compiles the callbacks' wrapper from this stack (a no-op)
     this.#transport = new Transport(this.#core, { compression: own.compression });
     this.#identity = new Identity({ prefix: own.storagePrefix, idleMs: own.sessionIdleMs, distinctId: o.distinctId });
     this.#page = own.pageProperties ? new PageProperties() : null;
-    this.#ready = own.persistence === 'memory' ? (this.#early = null, Promise.resolve()) : this.#openStore(own);
+    if (own.persistence === 'memory') {
+      this.#early = null;
+      this.#ready = Promise.resolve();
+    } else {
+      this.#wantResolved(); // persisted records are deleted once resolved
+      this.#ready = this.#openStore(own, options.eventTimeoutMs);
+    }
     this.#listen();
   }
 
@@ -136,6 +181,63 @@ export class Tidings extends ClientBase {
    */
   get ready() {
     return this.#ready;
+  }
+
+  /**
+   * Resolves once with what became of the event `uuid` (as `capture`
+   * returned it): `{ status: 'delivered' }`, `{ status: 'dropped', reason }`
+   * (a key of `stats().dropped`), or `{ status: 'unknown' }` when the
+   * client does not hold it (see index.d.ts).
+   */
+  receipt(uuid) {
+    const id = receiptUuid(uuid);
+    // With room on the stack for all of it, as every call (./guard.js).
+    return guarded(() => {
+      this.#wantResolved();
+      // Decided together, after the replay of persisted events (they may
+      // be among them) and after this task's captures reach the store.
+      if (this.#asked.push(id) === 1) this.#ready.then(this.#decide);
+      return this.#receipts.ask(id);
+    });
+  }
+
+  /** Has the core write out resolved events, once. */
+  #wantResolved() {
+    if (!this.#wantsResolved) this.#core.wantResolved(true);
+    this.#wantsResolved = true;
+  }
+
+  /**
+   * Resolves the receipts asked for since the last call at once if their
+   * fate is known (refused at replay) or if the client does not hold their
+   * event: with storage, the store knows every event the page holds;
+   * without, the client only knows when it holds none.
+   */
+  #decide = () => {
+    const asked = this.#asked;
+    this.#asked = [];
+    try {
+      if (!this.#store) {
+        this.#idle();
+        return;
+      }
+      // Captured after the receipt was asked for, in the same task.
+      const keep = this.#keep.length > 0 ? new Set(this.#keep.map((r) => r.uuid)) : null;
+      for (const uuid of asked) {
+        const refused = this.#refusedAtReplay.get(uuid);
+        if (refused) this.#receipts.resolve(uuid, refused);
+        else if (!this.#store.holds(uuid) && !keep?.has(uuid)) this.#receipts.resolve(uuid, 'unknown');
+      }
+    } catch (e) {
+      warn(`tidings: receipts could not be decided (${e?.message ?? e})`);
+    }
+  };
+
+  /** Without storage: the open receipts are unknown once the client holds no event. */
+  #idle() {
+    if (this.#settling === 0 && this.#receipts.size > 0 && JSON.parse(this.#core.stats()).pending === 0) {
+      this.#receipts.unknown();
+    }
   }
 
   /**
@@ -180,9 +282,19 @@ export class Tidings extends ClientBase {
   #persist = () => {
     const records = this.#keep;
     this.#keep = [];
+    if (!this.#store && !this.#early) return;
+    // When it was first captured, for its deadline after a reload (a page's
+    // Date.now may throw: the deadline then counts from the timestamp).
+    let first;
+    try {
+      first = Date.now();
+    } catch {
+      first = undefined;
+    }
     for (const r of records) {
+      r.first = first;
       if (this.#store) this.#store.add(r);
-      else if (this.#early) this.#early.push(r);
+      else this.#early.push(r);
     }
   };
 
@@ -286,13 +398,19 @@ export class Tidings extends ClientBase {
     return this.#identity.session();
   }
 
-  #settled(delivered, dropped) {
+  /** Events resolved: `list` holds fates and uuids (./receipts.js). */
+  #settled(list) {
+    if (list === '') return;
+    const items = list.split(',');
     if (this.#store) {
-      this.#store.remove(delivered);
-      this.#store.remove(dropped);
+      this.#store.remove(items); // the fates are no uuids: ignored
     } else if (this.#early) {
-      const gone = new Set([...delivered, ...dropped]);
+      const gone = new Set(items);
       this.#early = this.#early.filter((r) => !gone.has(r.uuid));
+    }
+    if (this.#receipts.size > 0) {
+      this.#receipts.settle(items);
+      if (!this.#store) this.#idle();
     }
   }
 
@@ -312,14 +430,13 @@ export class Tidings extends ClientBase {
     this.#shutdownResolve?.(result);
   }
 
-  async #openStore(own) {
+  async #openStore(own, timeoutMs) {
     let store = null;
     try {
       store = await Store.open({
         prefix: own.storagePrefix,
         kind: own.persistence,
         maxBytes: own.persistenceMaxBytes,
-        maxAgeMs: own.persistenceMaxAgeMs,
         tabId: this.#identity.windowId,
       });
     } catch {
@@ -327,7 +444,14 @@ export class Tidings extends ClientBase {
     }
     const early = this.#early;
     this.#early = null;
-    if (!store) return;
+    if (!store) {
+      // Nothing to delete: resolved events are written out for receipts only.
+      if (this.#receipts.size === 0) {
+        this.#wantsResolved = false;
+        this.#core.wantResolved(false);
+      }
+      return;
+    }
     this.#store = store;
     for (const r of early) store.add(r);
     let claimed;
@@ -336,16 +460,26 @@ export class Tidings extends ClientBase {
     } catch {
       return;
     }
-    if (claimed.expired > 0) this.#core.noteRefused(1, claimed.expired); // expired
-    for (const r of claimed.replay) {
+    for (const r of claimed) {
+      // The core decides: past eventTimeoutMs since an earlier page first
+      // captured it (records of older versions: since its timestamp), it
+      // refuses the event as expired and counts it.
+      const first = r.first ?? r.at;
       let id = null;
+      let why = 'invalid_event'; // a throw (counted by the core)
       try {
-        id = this.#core.capture(r.name, r.json || undefined, r.distinctId, r.uuid, r.at, r.sessionId, r.windowId) ?? null;
+        id = this.#core.capture(r.name, r.json || undefined, r.distinctId, r.uuid, r.at, r.sessionId, r.windowId, first) ?? null;
+        why = null;
       } catch {
         id = null;
       }
-      // Refused (queue full, shut down): counted as dropped here, so gone.
-      if (id === null) store.remove([r.uuid]);
+      // Refused: counted as dropped, so gone.
+      if (id === null) {
+        why ??= replayRefusal(this.#shutdown !== null, first, timeoutMs);
+        store.remove([r.uuid]);
+        this.#refusedAtReplay.set(r.uuid, why);
+        this.#receipts.resolve(r.uuid, why);
+      }
     }
   }
 

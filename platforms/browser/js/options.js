@@ -13,7 +13,7 @@ const COUNTS = [
 /** Durations in milliseconds. */
 const MILLIS = [
   'flushIntervalMs', 'lingerMs', 'requestTimeoutMs', 'initialBackoffMs', 'maxBackoffMs',
-  'warningIntervalMs', 'meterFlushIntervalMs',
+  'warningIntervalMs', 'meterFlushIntervalMs', 'eventTimeoutMs',
 ];
 /** `allowInsecureHttp` is the core's `allow_insecure_http` (see withOptionNames). */
 const BOOLEANS = ['historicalMigration', 'geoipDisable', 'allowInsecureHttp'];
@@ -194,6 +194,14 @@ export function checkCaptureOptions(options) {
     uuid = undefined;
   }
   return [distinctId, uuid, given(timestamp) ? timestampMs(timestamp) : NaN];
+}
+
+/** `receipt(uuid)`'s argument, lowercased (as `capture` returns uuids). */
+export function receiptUuid(uuid) {
+  if (typeof uuid !== 'string' || !UUID.test(uuid)) {
+    throw new TypeError(`tidings: receipt(uuid) needs the uuid capture returned, got ${describe(uuid)}`);
+  }
+  return uuid.toLowerCase();
 }
 
 /** A `Date`, epoch milliseconds, or an RFC 3339 string, as epoch milliseconds. */

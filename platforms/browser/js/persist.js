@@ -1,6 +1,7 @@
 // Events not yet acknowledged, kept across page loads: IndexedDB (or
-// localStorage where IndexedDB is missing) under a byte budget and an
-// expiry. Writes are batched off the capture path (an event delivered
+// localStorage where IndexedDB is missing) under a byte budget. (Their
+// expiry is the core's `eventTimeoutMs`, counted from each record's
+// `first` capture when it is replayed.) Writes are batched off the capture path (an event delivered
 // before the next write never touches storage); everything buffered is
 // written when the page is hidden or unloaded, and spilled to localStorage
 // as well until IndexedDB has it (an IndexedDB write still open when the
@@ -90,12 +91,13 @@ export class Store {
   #backend;
   #prefix;
   #maxBytes;
-  #maxAgeMs;
   /** Buffered, not yet written: uuid -> record. */
   #adds = new Map();
   /** Written (by this page, or claimed by it): uuid -> size. */
   #stored = new Map();
   #deletes = new Set();
+  /** Held by the page but not stored, over the byte budget. */
+  #over = new Set();
   #bytes = 0;
   #timer = null;
   #writing = Promise.resolve();
@@ -108,7 +110,7 @@ export class Store {
    * storage refused). `kind`: 'indexeddb' (falls back to localStorage) or
    * 'localstorage'.
    */
-  static async open({ prefix, kind, maxBytes, maxAgeMs, tabId }) {
+  static async open({ prefix, kind, maxBytes, tabId }) {
     let backend = null;
     try {
       if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') {
@@ -126,16 +128,15 @@ export class Store {
       }
     }
     if (!backend) return null;
-    const store = new Store(backend, prefix, maxBytes, maxAgeMs, tabId);
+    const store = new Store(backend, prefix, maxBytes, tabId);
     await store.#holdTabLock();
     return store;
   }
 
-  constructor(backend, prefix, maxBytes, maxAgeMs, tabId) {
+  constructor(backend, prefix, maxBytes, tabId) {
     this.#backend = backend;
     this.#prefix = prefix;
     this.#maxBytes = maxBytes;
-    this.#maxAgeMs = maxAgeMs;
     this.tabId = tabId;
   }
 
@@ -151,9 +152,9 @@ export class Store {
   }
 
   /**
-   * Takes over the records of tabs that are gone: resolves `{ replay,
-   * expired }` (records to capture again, and how many were too old and
-   * are deleted).
+   * Takes over the records of tabs that are gone: resolves the records to
+   * capture again (the core refuses those past their deadline). Those over
+   * the byte budget are replayed but no longer stored.
    */
   claim() {
     const run = async () => {
@@ -161,22 +162,24 @@ export class Store {
         ? new Set((await navigator.locks.query()).held.map((l) => l.name))
         : new Set();
       await this.#takeSpills(held);
-      const now = Date.now();
       const replay = [];
-      const old = [];
+      const kept = [];
+      const over = [];
       for (const r of await this.#backend.all()) {
         if (r.owner === this.tabId || held.has(`${this.#prefix}-tab-${r.owner}`)) continue;
-        if (now - r.at > this.#maxAgeMs || this.#bytes + r.size > this.#maxBytes) {
-          old.push(r.uuid);
+        replay.push(r);
+        if (this.#bytes + r.size > this.#maxBytes) {
+          over.push(r.uuid);
+          this.#over.add(r.uuid);
           continue;
         }
         r.owner = this.tabId;
-        replay.push(r);
+        kept.push(r);
         this.#stored.set(r.uuid, r.size);
         this.#bytes += r.size;
       }
-      await this.#backend.write(replay, old);
-      return { replay, expired: old.length };
+      await this.#backend.write(kept, over);
+      return replay;
     };
     return globalThis.navigator?.locks
       ? navigator.locks.request(`${this.#prefix}-claim`, run)
@@ -187,7 +190,10 @@ export class Store {
   add(record) {
     record.owner = this.tabId;
     record.size = record.json.length + record.name.length + 120;
-    if (this.#bytes + record.size > this.#maxBytes) return false;
+    if (this.#bytes + record.size > this.#maxBytes) {
+      this.#over.add(record.uuid);
+      return false;
+    }
     this.#bytes += record.size;
     this.#adds.set(record.uuid, record);
     this.#schedule();
@@ -205,9 +211,16 @@ export class Store {
         this.#bytes -= this.#stored.get(u);
         this.#stored.delete(u);
         this.#deletes.add(u);
+      } else {
+        this.#over.delete(u);
       }
     }
     this.#schedule();
+  }
+
+  /** Whether the page holds the event `uuid` (stored, buffered, or over the budget). */
+  holds(uuid) {
+    return this.#adds.has(uuid) || this.#stored.has(uuid) || this.#over.has(uuid);
   }
 
   #schedule() {

@@ -32,15 +32,17 @@ export function warmUp(make) {
   const core = attempt(() => make(host));
   if (!core) return;
   attempt(() => core.maxEventBytes);
+  attempt(() => core.wantResolved(true)); // resolved events written out, with their fates
   const json = '{"warm":[1,2.5,"é",{"up":true}],"n":null}';
-  const capture = (name, props, uuid) => attempt(() => core.capture(name, props, 'warm-up', uuid, Date.now(), 's', 'w'));
+  const capture = (name, props, uuid, first) => attempt(() => core.capture(name, props, 'warm-up', uuid, Date.now(), 's', 'w', first));
   capture('warm up', json);
   capture('warm up', undefined, '0190b0a0-0000-7000-8000-000000000000');
   capture('warm up', '{"bad":}'); // invalid_event
   capture('warm up', '{"s":"\\ud800"}'); // a lone surrogate
   capture('warm up', '[1]'); // not an object
   capture('warm up', json, 'not a uuid');
-  for (const kind of [0, 1, 2]) attempt(() => core.noteRefused(kind, 0));
+  capture('warm up', json, undefined, 0); // replayed from storage: within or past its deadline
+  for (const kind of [0, 2]) attempt(() => core.noteRefused(kind, 0));
   attempt(() => core.count('warm', 'up', 1, '{"k":"v"}'));
   attempt(() => core.gauge('warm', 'up', 2, undefined));
   attempt(() => core.count('', 'up', Number.NaN, undefined)); // refused
@@ -54,6 +56,8 @@ export function warmUp(make) {
   attempt(() => core.stats());
   attempt(() => core.timer());
   for (const id of sent) attempt(() => core.answer(id, 200, undefined, new TextEncoder().encode('{"status":1}')));
+  attempt(() => core.setOnline(false));
+  capture('warm up', json); // dropped at shutdown: a fate with a reason
   attempt(() => core.shutdown(0));
   capture('warm up', json); // shut_down
   attempt(() => core.flush(0));

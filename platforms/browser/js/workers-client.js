@@ -6,8 +6,10 @@
 import { WindowDriver } from '../pkg-workers/tidings_workers.js';
 import { ClientBase, newDriver } from './client-base.js';
 import { checkCapture, describe, isPlainObject, randomId } from './common.js';
-import { checkMillis, checkOptions } from './options.js';
+import { checkOptions, receiptUuid } from './options.js';
 import { drain } from './drain.js';
+import { guarded, warn } from './guard.js';
+import { Receipts } from './receipts.js';
 import { Transport } from './transport.js';
 
 let loaded = false;
@@ -21,6 +23,11 @@ export class Tidings extends ClientBase {
   #core;
   #transport;
   #distinctId;
+  #receipts = new Receipts();
+  /** Whether the core keeps resolved events for receipts. */
+  #wantsResolved = false;
+  /** A receipts check is queued (one per task). */
+  #checking = false;
 
   /** @param {import('./workers.d.ts').TidingsOptions} options */
   constructor(options) {
@@ -52,7 +59,45 @@ export class Tidings extends ClientBase {
    * to `ctx.waitUntil`. Resolves `{ completed, pending, dropped, elapsedMs }`.
    */
   drain(budgetMs) {
-    return drain(this.#core, this.#transport, budgetMs);
+    return drain(this.#core, this.#transport, budgetMs, () => this.#receipts.size > 0 && this.#check());
+  }
+
+  /**
+   * Resolves once with what became of the event `uuid` (as `capture`
+   * returned it): `{ status: 'delivered' }`, `{ status: 'dropped', reason }`
+   * (a key of `stats().dropped`), or `{ status: 'unknown' }` when the
+   * client does not hold it (see workers.d.ts). Receipts resolve as drains
+   * deliver or drop their events.
+   */
+  receipt(uuid) {
+    const id = receiptUuid(uuid);
+    // With room on the stack for all of it, as every call (./guard.js).
+    return guarded(() => {
+      if (!this.#wantsResolved) this.#core.takeResolved(); // from now on (nothing was kept before)
+      this.#wantsResolved = true;
+      if (!this.#checking) {
+        queueMicrotask(() => {
+          this.#checking = false;
+          this.#check();
+        });
+        this.#checking = true;
+      }
+      return this.#receipts.ask(id);
+    });
+  }
+
+  /**
+   * Resolves the receipts of the events resolved since the last check;
+   * the rest are unknown once the client holds no event at all.
+   */
+  #check() {
+    try {
+      const list = this.#core.takeResolved();
+      if (list !== '') this.#receipts.settle(list.split(','));
+      if (this.#receipts.size > 0 && JSON.parse(this.#core.stats()).pending === 0) this.#receipts.unknown();
+    } catch (e) {
+      warn(`tidings: receipts could not be checked (${e?.message ?? e})`);
+    }
   }
 
   /**
@@ -73,6 +118,7 @@ export class Tidings extends ClientBase {
   shutdown(timeoutMs) {
     return this.drain(timeoutMs).then((r) => {
       const closed = this.#core.close();
+      if (this.#receipts.size > 0) this.#check();
       const dropped = r.dropped + closed.dropped;
       return { drained: dropped === 0, dropped };
     });

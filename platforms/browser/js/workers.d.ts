@@ -2,8 +2,8 @@
 // the `workerd` export condition). The core's options and the same events as
 // the browser build; delivery runs only inside `drain()`.
 
-import type { CaptureOptions, CoreOptions, FlushResult, Properties, ShutdownResult, Stats } from './index.js';
-export type { CaptureOptions, FlushResult, Properties, ShutdownResult, Stats } from './index.js';
+import type { CaptureOptions, CoreOptions, FlushResult, Properties, Receipt, ShutdownResult, Stats } from './index.js';
+export type { CaptureOptions, FlushResult, Properties, Receipt, ShutdownResult, Stats } from './index.js';
 
 /** Loads the wasm module once; not needed under workerd (the package's `workerd` export loads it). */
 export function load(source?: URL | string | Response | BufferSource | WebAssembly.Module): Promise<void>;
@@ -22,6 +22,14 @@ export function loadSync(module: BufferSource | WebAssembly.Module): void;
 export interface TidingsOptions extends CoreOptions {
   /** Accepted for clarity; the Workers build is always timer-free. */
   runtime?: 'workers';
+  /**
+   * Per-event deadline from capture (see the browser build's option): an
+   * event not delivered within it is dropped as `expired`, also while it
+   * waits for a retry inside a drain. Default: none (a drain's budget
+   * bounds delivery anyway: what is left when the last drain ends is
+   * dropped as `drain_budget`).
+   */
+  eventTimeoutMs?: number;
 }
 
 /** What `drain()` resolves to (`runtime: 'workers'`). */
@@ -58,6 +66,25 @@ export class Tidings {
   constructor(options: TidingsOptions);
   /** As in the browser build; nothing is sent until a drain. */
   capture(event: string, properties?: Properties | null, options?: CaptureOptions | null): string | null;
+  /**
+   * What became of the event `uuid` (as `capture` returned it): resolves
+   * exactly once, as the drains deliver or drop it (`drain_budget`,
+   * `http_400`, `expired`, `shutdown_deadline`, ...); never rejects.
+   * Events nobody asks about cost nothing. `{ status: 'unknown' }` once the
+   * client holds no event at all and this one was not among those it
+   * resolved since the receipt was asked for (never captured, refused at
+   * capture, or resolved before). Throws a TypeError for a non-UUID.
+   *
+   * ```js
+   * // Answer only once the event is stored (a billing record, say):
+   * const uuid = tidings.capture('tokens_billed', { tokens: 5000 }, { distinctId: tenant });
+   * if (!uuid) return new Response('refused', { status: 503 });
+   * ctx.waitUntil(tidings.drain(5000));
+   * const r = await tidings.receipt(uuid); // resolves while the drain runs
+   * return Response.json(r, { status: r.status === 'delivered' ? 200 : 502 });
+   * ```
+   */
+  receipt(uuid: string): Promise<Receipt>;
   /**
    * Delivers everything captured so far, with the core's retry policy
    * (Retry-After included), until it is delivered or dropped or `budgetMs`

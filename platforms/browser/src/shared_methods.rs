@@ -30,9 +30,9 @@ macro_rules! shared_methods {
         #[wasm_bindgen]
         impl $class {
             /// Queues an event (see [`crate::build_event`] for the
-            /// arguments). Returns its uuid, or, when it was valid but not
-            /// accepted, the reason (`queue_full`, `shut_down`, `expired`:
-            /// never 36 characters long; counted in `stats().dropped`,
+            /// arguments). Returns its uuid, or `undefined` when it was
+            /// valid but not accepted (queue full, shut down, a replayed
+            /// event past its deadline: counted in `stats().dropped`,
             /// never thrown, so a page keeps running when the endpoint is
             /// down). Invalid input throws.
             #[allow(clippy::too_many_arguments)]
@@ -46,7 +46,14 @@ macro_rules! shared_methods {
                 session_id: Option<String>,
                 window_id: Option<String>,
                 first_captured_ms: f64,
-            ) -> Result<String, JsValue> {
+            ) -> Result<Option<String>, JsValue> {
+                // Only the timer build replays persisted events (js/index.js):
+                // the Workers build leaves that path out of its module.
+                #[cfg(not(feature = "timers"))]
+                let first_captured_ms = {
+                    let _ = first_captured_ms;
+                    f64::NAN
+                };
                 let event = crate::build_event(
                     name,
                     properties_json,

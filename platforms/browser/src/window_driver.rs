@@ -37,6 +37,10 @@ struct State {
     origin_ms: f64,
     /// Windows that closed and whose drain has not looked yet.
     closed_windows: Vec<(WindowId, WindowOutcome)>,
+    /// Whether JavaScript wants resolved uuids (receipts): see `takeResolved`.
+    wants_resolved: bool,
+    /// Fates and uuids resolved since `takeResolved` (`crate::push_resolved`).
+    resolved: String,
 }
 
 impl State {
@@ -47,6 +51,12 @@ impl State {
     /// Routes notices: window results to their drains, warnings to the console.
     fn notices(&mut self) {
         while let Some(notice) = self.core.poll_notice() {
+            if let Some((fate, uuids)) = notice.resolved() {
+                if self.wants_resolved {
+                    crate::push_resolved(&mut self.resolved, fate, uuids);
+                }
+                continue;
+            }
             match notice {
                 Notice::WindowClosed { id, outcome } => self.closed_windows.push((id, outcome)),
                 Notice::Warning { .. } => {
@@ -105,6 +115,8 @@ impl WindowDriver {
                 core,
                 origin_ms: js::monotonic_ms(),
                 closed_windows: Vec::new(),
+                wants_resolved: false,
+                resolved: String::new(),
             })),
         })
     }
@@ -197,6 +209,17 @@ impl WindowDriver {
         set(&o, "drained", &JsValue::from_bool(dropped == 0));
         set(&o, "dropped", &JsValue::from_f64(dropped as f64));
         Ok(o)
+    }
+
+    /// The events resolved since the last call: fates and uuids,
+    /// comma-separated (`crate::push_resolved`), empty when none. The first
+    /// call starts keeping them (for receipts): until then no uuid is
+    /// written out for nobody.
+    #[wasm_bindgen(js_name = takeResolved)]
+    pub fn take_resolved(&self) -> Result<String, JsValue> {
+        let mut s = self.state()?;
+        s.wants_resolved = true;
+        Ok(std::mem::take(&mut s.resolved))
     }
 
     /// How many drains are running now.

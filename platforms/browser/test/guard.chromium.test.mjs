@@ -147,6 +147,8 @@ test('a call made at any depth of the call stack is done or refused, and the cli
         ['setOffline', (uuid) => uuid && t.setOffline(false)],
         ['count', (uuid) => uuid && t.count('tenant-1', 'tokens', 1, { model: 'small' })],
         ['identify', (uuid) => uuid && t.identify('user-1', { plan: 'pro' })],
+        // A receipt for a uuid nobody captured: unknown, and nothing recorded.
+        ['receipt', (uuid) => uuid && t.receipt(uuid)],
       ];
       const out = [];
       for (const [label, call, options] of sweeps) {

@@ -273,3 +273,141 @@ test('metering: counts sum and gauges keep the last value per canonical key, del
   assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
   await t.shutdown(1000);
 });
+
+test('receipts: delivered, dropped by a 4xx, expired while offline, shut down, each exactly once', async () => {
+  const rejecting = await startCollector(['--fail-rate', '1', '--fail-status', '400']);
+  try {
+    // Delivered: asked in the same task as the capture.
+    const t = client();
+    const uuid = t.capture('receipt test', { i: 1 });
+    const delivered = t.receipt(uuid);
+    assert.equal(t.receipt(uuid.toUpperCase()), delivered, 'one promise per uuid');
+    assert.deepEqual(await delivered, { status: 'delivered' });
+    assert.equal((await stored([uuid])).length, 1);
+
+    // Dropped by a 4xx: not retried, its reason as stats() counts it.
+    const r = client({ host: rejecting.url });
+    const ids = [r.capture('rejected', { i: 1 }), r.capture('rejected', { i: 2 })];
+    const fates = await Promise.all(ids.map((id) => r.receipt(id)));
+    assert.deepEqual(fates, [{ status: 'dropped', reason: 'http_400' }, { status: 'dropped', reason: 'http_400' }]);
+    assert.equal(r.stats().dropped.http_400, 2);
+    assert.equal(r.stats().retries, 0);
+
+    // Expired while offline: the deadline passes while sending is paused.
+    const e = client({ eventTimeoutMs: 200 });
+    e.setOffline(true);
+    const started = Date.now();
+    const expired = e.capture('expires offline');
+    assert.deepEqual(await e.receipt(expired), { status: 'dropped', reason: 'expired' });
+    assert.ok(Date.now() - started >= 190, `expired after ${Date.now() - started} ms`);
+    assert.equal(e.stats().dropped.expired, 1);
+
+    // Shut down while offline: dropped at the deadline.
+    const s = client();
+    s.setOffline(true);
+    const late = s.capture('shut down offline');
+    const receipt = s.receipt(late);
+    assert.deepEqual(await s.shutdown(0), { drained: false, dropped: 1 });
+    assert.deepEqual(await receipt, { status: 'dropped', reason: 'shutdown_deadline' });
+
+    // Each receipt resolved once: asking again later is a new question.
+    assert.deepEqual(await t.receipt(uuid), { status: 'unknown' }, 'resolved before it was asked for');
+    for (const c of [t, r, e]) await c.shutdown(1000);
+  } finally {
+    await rejecting.stop();
+  }
+});
+
+test('receipts: a uuid the client does not hold resolves unknown once it holds no event', async () => {
+  const t = client();
+  assert.deepEqual(await t.receipt('0190f3a0-0000-7000-8000-00000000abcd'), { status: 'unknown' }, 'never captured');
+  assert.throws(() => t.receipt('nope'), { name: 'TypeError', message: /receipt\(uuid\)/ });
+  assert.throws(() => t.receipt(), { name: 'TypeError', message: /receipt\(uuid\)/ });
+  // While the client holds events, it cannot tell (no index of uuids is
+  // kept for receipts nobody asks for): the answer waits for them.
+  t.setOffline(true);
+  const held = t.capture('held');
+  let answered = null;
+  t.receipt('0190f3a0-0000-7000-8000-00000000abce').then((r) => { answered = r; });
+  const heldReceipt = t.receipt(held);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(answered, null, 'not decided while an event is held');
+  t.setOffline(false);
+  assert.deepEqual(await heldReceipt, { status: 'delivered' });
+  await waitFor(() => answered, 5000, 'the unknown receipt');
+  assert.deepEqual(answered, { status: 'unknown' });
+  // Refused at capture (shut down): capture returns null; a receipt for
+  // the uuid it was given is unknown.
+  await t.shutdown(1000);
+  const refusedUuid = '0190f3a0-0000-7000-8000-00000000abcf';
+  assert.equal(t.capture('late', null, { uuid: refusedUuid }), null);
+  assert.deepEqual(await t.receipt(refusedUuid), { status: 'unknown' });
+});
+
+test('eventTimeoutMs: checked like the other options; persistenceMaxAgeMs is its deprecated name', async () => {
+  const host = collector.url;
+  const cases = [
+    [{ eventTimeoutMs: 0 }, 'RangeError', /"eventTimeoutMs"/],
+    [{ eventTimeoutMs: 3651 * 86_400_000 }, 'RangeError', /"eventTimeoutMs".*3,650 days/],
+    [{ eventTimeoutMs: -1 }, 'RangeError', /"eventTimeoutMs"/],
+    [{ eventTimeoutMs: '1s' }, 'TypeError', /"eventTimeoutMs" must be a finite number/],
+    [{ eventTimeoutMs: 1000, persistenceMaxAgeMs: 2000 }, 'RangeError', /"persistenceMaxAgeMs".*deprecated name of "eventTimeoutMs"/],
+  ];
+  for (const [options, name, message] of cases) {
+    assert.throws(() => new Tidings({ apiKey: 'k', host, ...options }), { name, message }, JSON.stringify(options));
+    if (!('persistenceMaxAgeMs' in options)) {
+      assert.throws(() => new workers.Tidings({ apiKey: 'k', host, ...options }), { name, message }, `Workers ${JSON.stringify(options)}`);
+    }
+  }
+  // The alias alone, or both equal, is the same deadline.
+  for (const options of [{ persistenceMaxAgeMs: 150 }, { persistenceMaxAgeMs: 150, eventTimeoutMs: 150 }]) {
+    const t = client(options);
+    t.setOffline(true);
+    const uuid = t.capture('aliased deadline');
+    assert.deepEqual(await t.receipt(uuid), { status: 'dropped', reason: 'expired' }, JSON.stringify(options));
+    await t.shutdown(100);
+  }
+});
+
+test('receipts in the Workers build: delivered, dropped by a 4xx, expired waiting to retry, drain budget', async () => {
+  const rejecting = await startCollector(['--fail-rate', '1', '--fail-status', '400']);
+  const failing = await startCollector(['--fail-rate', '1', '--fail-status', '503']);
+  const w = (options = {}) => new workers.Tidings({ apiKey: 'phc_node_test', host: collector.url, ...options });
+  try {
+    const ok = w();
+    const uuid = ok.capture('workers receipt');
+    const receipt = ok.receipt(uuid);
+    await ok.drain(5000);
+    assert.deepEqual(await receipt, { status: 'delivered' });
+    assert.deepEqual(await ok.receipt('0190f3a0-0000-7000-8000-00000000abcd'), { status: 'unknown' });
+
+    const rejected = w({ host: rejecting.url });
+    const bad = rejected.capture('workers rejected');
+    const badReceipt = rejected.receipt(bad);
+    await rejected.drain(5000);
+    assert.deepEqual(await badReceipt, { status: 'dropped', reason: 'http_400' });
+
+    // 503s retried with a 1 s backoff: the 300 ms deadline passes first.
+    const retried = w({ host: failing.url, eventTimeoutMs: 300, initialBackoffMs: 1000, jitter: 0 });
+    const late = retried.capture('workers expires');
+    const lateReceipt = retried.receipt(late);
+    const result = await retried.drain(3000);
+    assert.deepEqual(await lateReceipt, { status: 'dropped', reason: 'expired' });
+    assert.equal(result.completed, true);
+    assert.ok(result.elapsedMs < 1000, `expired at its deadline, not after the backoff (${result.elapsedMs} ms)`);
+
+    // The budget runs out while retrying: drain_budget.
+    const budget = w({ host: failing.url, initialBackoffMs: 1000, jitter: 0 });
+    const cut = budget.capture('workers budget');
+    const cutReceipt = budget.receipt(cut);
+    await budget.drain(200);
+    assert.deepEqual(await cutReceipt, { status: 'dropped', reason: 'drain_budget' });
+    for (const c of [ok, rejected, retried, budget]) {
+      const s = c.stats();
+      assert.equal(s.captured, s.delivered + s.droppedTotal + s.pending);
+    }
+  } finally {
+    await rejecting.stop();
+    await failing.stop();
+  }
+});

@@ -17,9 +17,14 @@ export function recordingHost() {
   const h = { sent: [], delivered: [], dropped: [], flushes: [], shut: [], armed: [] };
   h.send = (token, url, method, headers, body, timeoutMs) =>
     h.sent.push({ token, url, method, headers: headers.split('\n'), body: new TextDecoder().decode(body), timeoutMs });
-  h.settled = (d, x) => {
-    if (d) h.delivered.push(...d.split(','));
-    if (x) h.dropped.push(...x.split(','));
+  // Fates and uuids, comma-separated: a fate applies to the uuids after it.
+  h.settled = (list) => {
+    let fate = null;
+    for (const item of list.split(',')) {
+      if (item.length !== 36) fate = item;
+      else if (fate === 'delivered') h.delivered.push(item);
+      else h.dropped.push(`${fate}:${item}`);
+    }
   };
   h.flushed = (id, completed, pending) => h.flushes.push({ id, completed, pending });
   h.shutDown = (drained, dropped) => h.shut.push({ drained, dropped });
@@ -30,6 +35,7 @@ export function recordingHost() {
 export function lastArmed(h) { return h.armed.length === 0 ? -1 : h.armed[h.armed.length - 1]; }
 export function count(h, list) { return h[list].length; }
 export function sentAt(h, i) { return h.sent[i]; }
+export function listed(h, list) { return h[list].join(' '); }
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 "#)]
 extern "C" {
@@ -38,6 +44,8 @@ extern "C" {
     fn count(host: &JsValue, list: &str) -> u32;
     #[wasm_bindgen(js_name = sentAt)]
     fn sent_at(host: &JsValue, i: u32) -> JsValue;
+    /// The entries of one of the host's lists, space-separated.
+    fn listed(host: &JsValue, list: &str) -> String;
     /// The deadline the core last asked the host's timer for (ms, -1: none).
     #[wasm_bindgen(js_name = lastArmed)]
     fn last_armed(host: &JsValue) -> f64;
@@ -68,8 +76,16 @@ fn message(e: JsValue) -> String {
     get(&e, "message").as_string().unwrap_or_default()
 }
 
-/// A client whose requests are recorded; `names`/`values` are extra options.
+/// A client whose requests and resolved events are recorded;
+/// `names`/`values` are extra options.
 fn client(names: &str, values: &[f64]) -> (TimerDriver, JsValue) {
+    let (core, host) = quiet_client(names, values);
+    core.want_resolved(true).unwrap();
+    (core, host)
+}
+
+/// A client that is not told which events are resolved (the default).
+fn quiet_client(names: &str, values: &[f64]) -> (TimerDriver, JsValue) {
     let host = recording_host();
     let values = Float64Array::from(values).to_vec();
     let core = TimerDriver::new(
@@ -104,6 +120,7 @@ fn capture(core: &TimerDriver, name: &str, json: Option<&str>) -> Result<Option<
         f64::NAN,
         Some("s1".into()),
         None,
+        f64::NAN,
     )
 }
 
@@ -232,6 +249,7 @@ fn refusals_throw_named_errors_and_the_client_keeps_working() {
             f64::NAN,
             None,
             None,
+            f64::NAN,
         )
         .unwrap_err();
     assert!(message(e).contains("uuid"));
@@ -354,11 +372,89 @@ async fn a_due_batch_lingers_but_a_flush_does_not() {
 fn refusals_before_the_core_are_counted_by_the_core() {
     let (core, _host) = client("", &[]);
     core.note_refused(0, 1.0).unwrap();
-    core.note_refused(1, 3.0).unwrap();
+    core.note_refused(2, 3.0).unwrap();
     let stats = stats(&core);
     let dropped = get(&stats, "dropped");
     assert_eq!(get(&dropped, "too_large").as_f64(), Some(1.0));
-    assert_eq!(get(&dropped, "expired").as_f64(), Some(3.0));
+    assert_eq!(get(&dropped, "invalid_event").as_f64(), Some(3.0));
     assert_eq!(get(&stats, "captured").as_f64(), Some(4.0));
     assert_eq!(get(&stats, "droppedTotal").as_f64(), Some(4.0));
+}
+
+#[wasm_bindgen_test]
+fn resolved_events_reach_the_host_with_their_fate_only_when_it_wants_them() {
+    let (core, host) = quiet_client("", &[]);
+    capture(&core, "e", None).unwrap().unwrap();
+    core.flush(None).unwrap();
+    let token = get(&sent_at(&host, 0), "token").as_f64().unwrap();
+    core.answer(token, 200.0, None, None).unwrap();
+    assert_eq!(
+        count(&host, "delivered"),
+        0,
+        "no uuid is written for nobody"
+    );
+
+    core.want_resolved(true).unwrap();
+    let ok = capture(&core, "ok", None).unwrap().unwrap();
+    let bad = capture(&core, "bad", None).unwrap().unwrap();
+    core.flush(None).unwrap();
+    let token = get(&sent_at(&host, 1), "token").as_f64().unwrap();
+    core.answer(token, 400.0, None, None).unwrap();
+    assert_eq!(
+        listed(&host, "dropped"),
+        format!("http_400:{ok} http_400:{bad}")
+    );
+    let late = capture(&core, "late", None).unwrap().unwrap();
+    core.shutdown(Some(0.0)).unwrap();
+    assert_eq!(
+        listed(&host, "dropped"),
+        format!("http_400:{ok} http_400:{bad} shutdown_deadline:{late}")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_event_past_event_timeout_is_dropped_as_expired_while_offline() {
+    let (core, host) = client("eventTimeoutMs", &[30.0]);
+    core.set_online(false).unwrap();
+    let uuid = capture(&core, "e", None).unwrap().unwrap();
+    assert!(
+        last_armed(&host) <= 30.0,
+        "the timer is armed for the deadline"
+    );
+    let start = js_sys::Date::now();
+    while count(&host, "dropped") == 0 && js_sys::Date::now() - start < 1000.0 {
+        if !fire_when_due(&core, &host).await {
+            JsFuture::from(sleep(10)).await.unwrap();
+        }
+    }
+    assert_eq!(listed(&host, "dropped"), format!("expired:{uuid}"));
+    assert!(js_sys::Date::now() - start >= 29.0);
+    assert_eq!(
+        get(&get(&stats(&core), "dropped"), "expired").as_f64(),
+        Some(1.0)
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_replayed_event_past_its_deadline_is_refused_as_expired() {
+    let (core, _host) = client("eventTimeoutMs", &[60_000.0]);
+    let now = js_sys::Date::now();
+    let replay = |first: f64| {
+        core.capture(
+            "replayed".into(),
+            None,
+            "u".into(),
+            None,
+            first,
+            None,
+            None,
+            first,
+        )
+        .unwrap()
+    };
+    assert_eq!(replay(now - 61_000.0), None, "refused");
+    assert!(replay(now - 1_000.0).is_some(), "still within its deadline");
+    let stats = stats(&core);
+    assert_eq!(get(&get(&stats, "dropped"), "expired").as_f64(), Some(1.0));
+    assert_eq!(get(&stats, "pending").as_f64(), Some(1.0));
 }

@@ -185,7 +185,7 @@ struct FaultArgs {
     /// Answer every request of the first N milliseconds after start with --fail-status.
     #[arg(long, value_name = "N")]
     fail_for_ms: Option<u64>,
-    /// The status of injected failures: a 5xx, or 429 (with --retry-after) [default 503].
+    /// The status of injected failures: a 5xx, 429 (with --retry-after), or a 4xx (a rejection) [default 503].
     #[arg(long)]
     fail_status: Option<u16>,
     /// Fraction of requests answered 429 with Retry-After.

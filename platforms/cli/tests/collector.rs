@@ -265,6 +265,17 @@ fn injects_faults_as_flagged() {
     let (status, _, _) = post_one(&c).unwrap();
     assert_eq!(status, 502);
 
+    // or with a 4xx: a rejection, which clients drop instead of retrying
+    let c = start(Faults {
+        fail_rate: 1.0,
+        fail_status: 400,
+        ..Default::default()
+    });
+    let (status, body, _) = post_one(&c).unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "rejected", "{body}");
+    assert_eq!(c.stats().unique, 0, "nothing stored");
+
     // dropped connections store nothing; lost answers store but never answer
     let c = start(Faults {
         drop_connection_rate: 1.0,
@@ -397,7 +408,11 @@ fn refuses_bad_fault_flags() {
             ..Default::default()
         },
         Faults {
-            fail_status: 404,
+            fail_status: 302,
+            ..Default::default()
+        },
+        Faults {
+            fail_status: 600,
             ..Default::default()
         },
         Faults {

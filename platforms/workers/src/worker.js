@@ -8,6 +8,9 @@
 //
 //   POST /track   {"events": [{"event": "signup", "properties": {...}, "distinctId": "u1"}, ...]}
 //                 -> 202 {"accepted": [uuid, ...]}, or 400 naming the bad input
+//                 With "receipts": true, the answer waits for each event's fate
+//                 (delivered or dropped, with the reason) and carries them:
+//                 -> 200 {"accepted": [...], "receipts": [{"status": ...}, ...]}
 //   POST /meter   {"tenant", "metric", "value", "tags"?, "kind"?: "count"|"gauge"} -> 202, or 400
 //   GET  /stats   -> the client's counters and the last drains' results
 //   anything else -> "hello", and one `request` event
@@ -70,6 +73,11 @@ export default {
         }
       }
       if (accepted.length > 0) deliverAfterResponse(t, env, ctx);
+      if (body.receipts === true && errors.length === 0) {
+        // Resolved by the drain just handed to waitUntil.
+        const receipts = await Promise.all(accepted.map((uuid) => (uuid ? t.receipt(uuid) : { status: 'refused' })));
+        return Response.json({ accepted, receipts }, { status: 200 });
+      }
       return Response.json({ accepted, errors }, { status: errors.length ? 400 : 202 });
     }
 

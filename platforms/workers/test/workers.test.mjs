@@ -274,3 +274,58 @@ test('metering in workerd: concurrent requests count per tenant; each drain deli
     await collector.stop();
   }
 });
+
+/** POST /track with `"receipts": true`: the answer waits for each event's fate. */
+async function trackWithReceipts(worker, list) {
+  const res = await worker.dispatch('/track', { events: list, receipts: true });
+  return { status: res.status, body: await res.json() };
+}
+
+test('receipts in workerd: delivered, dropped by a 4xx, expired waiting to retry, drain budget', async () => {
+  const collector = await startCollector();
+  const rejecting = await startCollector(['--fail-rate', '1', '--fail-status', '400']);
+  const failing = await startCollector(['--fail-rate', '1', '--fail-status', '503']);
+  const sockets = new Set();
+  const silent = createServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const workers = [];
+  const start = async (host, options) => {
+    const w = await startWorker(host, options);
+    workers.push(w);
+    return w;
+  };
+  try {
+    const cases = [
+      ['delivered', await start(collector.url), { status: 'delivered' }],
+      ['a 400', await start(rejecting.url), { status: 'dropped', reason: 'http_400' }],
+      // 503s retried after 1 s; the 300 ms deadline passes first.
+      ['a deadline while waiting to retry', await start(failing.url, {
+        budgetMs: 3000, options: { eventTimeoutMs: 300, initialBackoffMs: 1000, jitter: 0 },
+      }), { status: 'dropped', reason: 'expired' }],
+      ['a collector that never answers', await start(`http://127.0.0.1:${silent.address().port}`, { budgetMs: 500 }),
+        { status: 'dropped', reason: 'drain_budget' }],
+    ];
+    for (const [what, worker, fate] of cases) {
+      const started = performance.now();
+      const a = await trackWithReceipts(worker, events(`receipts ${what}`, 2));
+      const ms = performance.now() - started;
+      assert.equal(a.status, 200, `${what}: ${JSON.stringify(a.body)}`);
+      assert.deepEqual(a.body.receipts, [fate, fate], what);
+      const s = await drainsDone(worker);
+      assert.equal(s.stats.captured, s.stats.delivered + s.stats.droppedTotal + s.stats.pending, what);
+      if (fate.reason) assert.equal(s.stats.dropped[fate.reason], 2, `${what}: ${JSON.stringify(s.stats)}`);
+      if (fate.reason === 'expired') assert.ok(ms < 1000, `${what}: answered after ${ms.toFixed(0)} ms, not at the deadline`);
+      console.log(`# receipts, ${what}: ${JSON.stringify(fate)} after ${ms.toFixed(0)} ms`);
+    }
+    const rows = (await collector.events()).filter((r) => r.event.startsWith('workers test'));
+    assert.equal(rows.length, 2);
+    assert.equal((await rejecting.stats()).unique, 0);
+  } finally {
+    for (const w of workers) await w.stop();
+    await collector.stop();
+    await rejecting.stop();
+    await failing.stop();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
+});

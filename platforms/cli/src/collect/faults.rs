@@ -13,7 +13,7 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Faults {
     pub seed: u64,
-    /// Answered with `fail_status` (a 5xx).
+    /// Answered with `fail_status`.
     pub fail_rate: f64,
     /// The first this many requests (in arrival order) are answered with
     /// `fail_status`, whatever the draws; the rates apply after them.
@@ -22,6 +22,8 @@ pub struct Faults {
     /// answered with `fail_status` (an outage of a known length); the
     /// rates apply after it.
     pub fail_for_ms: u64,
+    /// A 5xx or 429 (which clients retry), or another 4xx (which they
+    /// drop: a client's per-event fates for "rejected by the server").
     pub fail_status: u16,
     /// Answered 429 with `Retry-After: retry_after`.
     pub rate_limit_rate: f64,
@@ -57,7 +59,7 @@ impl Default for Faults {
 
 impl Faults {
     /// Refuses rates outside `0..=1`, rates that add above 1, and a
-    /// `fail_status` that is not a 5xx.
+    /// `fail_status` that is not a 4xx or a 5xx.
     pub fn validate(&self) -> Result<(), String> {
         let rates = [
             ("--fail-rate", self.fail_rate),
@@ -73,9 +75,9 @@ impl Faults {
         if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 + 1e-9 {
             return Err("the fault rates add up to more than 1".into());
         }
-        if !(500..=599).contains(&self.fail_status) && self.fail_status != 429 {
+        if !(400..=599).contains(&self.fail_status) {
             return Err(format!(
-                "--fail-status must be a 5xx or 429 (sent with --retry-after), got {}",
+                "--fail-status must be a 5xx, 429 (sent with --retry-after) or another 4xx (a rejection), got {}",
                 self.fail_status
             ));
         }

@@ -499,7 +499,12 @@ async fn answer(
         Fate::Fail => {
             let status =
                 StatusCode::from_u16(faults.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut r = error(shared, status, "unavailable", "injected failure");
+            let code = if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+                "rejected"
+            } else {
+                "unavailable"
+            };
+            let mut r = error(shared, status, code, "injected failure");
             // An injected 429 says when to come back, as a real one does.
             if status == StatusCode::TOO_MANY_REQUESTS
                 && let Ok(v) = HeaderValue::from_str(&faults.retry_after)
